@@ -3,7 +3,7 @@
 //   native       the C++ addon through its TypeScript facade (native-vddk/test)
 //   integration  against real Postgres, Redis and vcsim (test/integration)
 //   e2e          through the HTTP API into the worker and vcsim (test/e2e)
-const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json', isolatedModules: true }];
+const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }];
 const moduleNameMapper = {
   '^@vmrestore/core$': '<rootDir>/apps/core/src/index.ts',
   '^@vmrestore/core/(.*)$': '<rootDir>/apps/core/src/$1',
@@ -11,7 +11,19 @@ const moduleNameMapper = {
   '^@vmrestore/worker$': '<rootDir>/apps/worker/src/index.ts',
   '^@vmrestore/native-vddk$': '<rootDir>/native-vddk/src/index.ts',
 };
-const common = { rootDir: __dirname, transform: { '^.+\\.ts$': tsJest }, moduleNameMapper, testEnvironment: 'node' };
+// A few dependencies ship ESM only (fine for Node 20's require(esm), which
+// jest's module runtime does not use): jest compiles them to CommonJS.
+const esmOnly = ['cookie'];
+const common = {
+  rootDir: __dirname,
+  transform: {
+    '^.+\\.ts$': tsJest,
+    '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', isolatedModules: true } }],
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
+  moduleNameMapper,
+  testEnvironment: 'node',
+};
 
 module.exports = {
   projects: [

@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { loggerOptions, loadOpenApi, OPENAPI_PATH, type Config } from '@vmrestore/core';
+import type { DestinationStream } from 'pino';
+import { resources } from './plugins/resources';
+import { registerProblemHandlers } from './problem';
+import { validatorCompiler } from './validation';
+import { restoreRoutes } from './routes/restores';
+import { healthRoutes } from './routes/health';
+
+export interface BuildOptions {
+  config: Config;
+  /** Where logs go (tests capture them to check that no secret is written). */
+  logStream?: DestinationStream;
+  logLevel?: string;
+}
+
+/** The API as an app, not a server: tests inject requests, server.ts listens. */
+export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
+  const { config } = opts;
+  const logOpts = { ...loggerOptions(opts.logLevel ?? config.log.level, 'vmrestore-api'), ...(opts.logStream ? { stream: opts.logStream } : {}) };
+  const app = Fastify({
+    logger: logOpts,
+    bodyLimit: config.api.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  app.setValidatorCompiler(validatorCompiler());
+  registerProblemHandlers(app);
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', String(req.id));
+  });
+
+  await app.register(resources, { config });
+
+  // The contract, served as written.
+  await app.register(swagger, { mode: 'static', specification: { path: OPENAPI_PATH, baseDir: OPENAPI_PATH.replace(/\/[^/]+$/, '') } });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const doc = loadOpenApi();
+  await app.register(healthRoutes);
+  await app.register(restoreRoutes, { doc });
+  return app;
+}

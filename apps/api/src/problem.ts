@@ -1,0 +1,95 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, API_ERRORS, type ApiErrorCode, type FieldError } from '@vmrestore/core';
+
+// Every error leaves the API as application/problem+json (RFC 9457) with a
+// stable `code`. Only AppErrors and Fastify's own client errors say what went
+// wrong; anything else is INTERNAL, logged with its stack, shown without it.
+
+export const PROBLEM_TYPE_BASE = 'https://vmrestore.dev/problems/';
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+const CONTEXT: Record<string, FieldError['in']> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
+
+export function fieldErrors(errors: AjvError[], context: string | undefined): FieldError[] {
+  const where = CONTEXT[context ?? 'body'] ?? 'body';
+  const seen = new Set<string>();
+  const out: FieldError[] = [];
+  for (const e of errors) {
+    const base = e.instancePath.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    let field = base.join('.');
+    let message = e.message ?? 'is not valid';
+    if (e.keyword === 'required') {
+      field = [...base, String(e.params.missingProperty)].join('.');
+      message = 'is required';
+    } else if (e.keyword === 'additionalProperties') {
+      field = [...base, String(e.params.additionalProperty)].join('.');
+      message = 'is not a known field';
+    } else if (e.keyword === 'enum') {
+      message = `must be one of: ${(e.params.allowedValues as unknown[]).map(String).join(', ')}`;
+    }
+    if (field === '') field = where === 'body' ? '(body)' : '(all)';
+    const key = `${field}|${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ in: where, field, message });
+  }
+  return out;
+}
+
+export function sendProblem(reply: FastifyReply, req: FastifyRequest, code: ApiErrorCode, detail: string, errors: FieldError[] = []) {
+  const def = API_ERRORS[code];
+  const body: Record<string, unknown> = {
+    type: PROBLEM_TYPE_BASE + code.toLowerCase().replace(/_/g, '-'),
+    title: def.title,
+    status: def.status,
+    detail,
+    code,
+    instance: req.url.split('?')[0],
+    requestId: String(req.id),
+  };
+  if (errors.length) body.errors = errors;
+  return reply.status(def.status).type('application/problem+json').send(body);
+}
+
+/** Fastify's own client-side errors, by code, to ours. */
+const FASTIFY_CODES: Record<string, ApiErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
+};
+
+export function registerProblemHandlers(app: FastifyInstance) {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof AppError) {
+      return sendProblem(reply, req, err.code, err.message, err.fieldErrors);
+    }
+    if (err.validation) {
+      const errors = fieldErrors(err.validation as unknown as AjvError[], err.validationContext);
+      const first = errors[0];
+      const detail = first ? `${first.in} field ${first.field} ${first.message}` : 'the request is not valid';
+      return sendProblem(reply, req, 'VALIDATION_FAILED', detail, errors);
+    }
+    const mapped = err.code ? FASTIFY_CODES[err.code] : undefined;
+    if (mapped) {
+      const detail = mapped === 'MALFORMED_JSON' ? `the body is not valid JSON: ${err.message}` : err.message;
+      return sendProblem(reply, req, mapped, detail);
+    }
+    if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) {
+      return sendProblem(reply, req, 'MALFORMED_JSON', `the body is not valid JSON: ${err.message}`);
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return sendProblem(reply, req, 'VALIDATION_FAILED', err.message);
+    }
+    req.log.error({ err }, 'unhandled error');
+    return sendProblem(reply, req, 'INTERNAL', 'the server hit an unexpected error; the request id identifies it in the logs');
+  });
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, req, 'ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+}

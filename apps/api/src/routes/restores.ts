@@ -1,0 +1,79 @@
+import type { FastifyInstance } from 'fastify';
+import {
+  createRestoreJob,
+  enqueueRestore,
+  getJobWithSteps,
+  listEvents,
+  listJobs,
+  requestCancel,
+  routeSchema,
+  fastifyPath,
+  toEventView,
+  toJobView,
+  type OpenApiDoc,
+  type RestoreRequestBody,
+} from '@vmrestore/core';
+
+export async function restoreRoutes(app: FastifyInstance, opts: { doc: OpenApiDoc }) {
+  const { doc } = opts;
+  const schemaFor = (method: string, path: string) => ({ schema: routeSchema(doc, method, path) });
+
+  app.post<{ Body: RestoreRequestBody; Headers: { 'idempotency-key'?: string } }>(
+    fastifyPath('/v1/restores'),
+    schemaFor('post', '/v1/restores'),
+    async (req, reply) => {
+      const key = req.headers['idempotency-key'];
+      const { job, replayed } = await createRestoreJob(app.db, app.defaultTenantId, req.body, key);
+      if (!replayed) {
+        try {
+          await enqueueRestore(app.restoreQueue, job.id, job.priority);
+        } catch (err) {
+          // The job is recorded; the worker's requeue sweep enqueues queued
+          // jobs it finds without a queue entry, so accepting is still right.
+          req.log.warn({ jobId: job.id, err: (err as Error).message }, 'enqueue failed; the requeue sweep will retry');
+        }
+      }
+      req.log.info({ jobId: job.id, replayed }, replayed ? 'restore replayed' : 'restore accepted');
+      reply.header('Location', `/v1/restores/${job.id}`);
+      if (replayed) reply.header('Idempotent-Replayed', 'true');
+      return reply.status(replayed ? 200 : 202).send(toJobView(job));
+    },
+  );
+
+  app.get<{ Querystring: { state?: string; vm?: string; limit: number; cursor?: string } }>(
+    fastifyPath('/v1/restores'),
+    schemaFor('get', '/v1/restores'),
+    async (req) => {
+      const page = await listJobs(app.db, app.defaultTenantId, req.query);
+      return { items: page.items.map((j) => toJobView(j)), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(fastifyPath('/v1/restores/{id}'), schemaFor('get', '/v1/restores/{id}'), async (req) => {
+    const { job, steps } = await getJobWithSteps(app.db, app.defaultTenantId, req.params.id);
+    return toJobView(job, steps);
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { after?: number; limit: number } }>(
+    fastifyPath('/v1/restores/{id}/events'),
+    schemaFor('get', '/v1/restores/{id}/events'),
+    async (req) => {
+      const events = await listEvents(app.db, app.defaultTenantId, req.params.id, req.query.after ?? 0, req.query.limit);
+      return { items: events.map(toEventView) };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    fastifyPath('/v1/restores/{id}/cancel'),
+    schemaFor('post', '/v1/restores/{id}/cancel'),
+    async (req, reply) => {
+      const { job, wasQueued } = await requestCancel(app.db, app.defaultTenantId, req.params.id);
+      if (wasQueued) {
+        // Best effort: a worker that takes it anyway sees `cancelled` and stops.
+        await app.restoreQueue.remove(job.id).catch(() => 0);
+      }
+      req.log.info({ jobId: job.id, wasQueued }, 'cancel requested');
+      return reply.status(202).send(toJobView(job));
+    },
+  );
+}

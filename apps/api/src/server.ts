@@ -1,0 +1,42 @@
+import { loadConfig, ConfigError } from '@vmrestore/core';
+import { buildApp } from './app';
+
+async function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`vmrestore-api: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const app = await buildApp({ config });
+  await app.listen({ host: config.api.host, port: config.api.port });
+
+  // SIGTERM: stop accepting, finish in-flight requests, close Postgres,
+  // Redis and the queue (each plugin's onClose), then exit.
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    app.close().then(
+      () => process.exit(0),
+      (err) => {
+        app.log.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`vmrestore-api: failed to start: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,4 @@
+export * from './service';
+export * from './view';
+export * from './cursor';
+export * from './request-hash';

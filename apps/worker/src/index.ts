@@ -1,0 +1,5 @@
+export * from './plan';
+export * from './runner';
+export * from './worker';
+export { runWorkerProcess } from './main';
+export { productionPlans } from './plans';

@@ -1,0 +1,45 @@
+import { ConfigError, createLogger, loadConfig } from '@vmrestore/core';
+import { productionPlans } from './plans';
+import { startWorker } from './worker';
+import type { PlanRegistry } from './plan';
+
+/** Runs a worker process with the given plans until SIGTERM/SIGINT. */
+export async function runWorkerProcess(plans: PlanRegistry = productionPlans): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`vmrestore-worker: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.log.level, 'vmrestore-worker');
+  const worker = await startWorker({ config, plans, log });
+
+  // SIGTERM: running jobs stop at their next step boundary and go back to the
+  // queue, resumable by any worker; then connections close.
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    worker.close().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err: (err as Error).message }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (require.main === module) {
+  runWorkerProcess().catch((err) => {
+    process.stderr.write(`vmrestore-worker: failed to start: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}

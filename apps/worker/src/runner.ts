@@ -1,0 +1,303 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { appendEvent, isTerminal, JobError, JOB_ERROR_CODES, Prisma, type Db, type JobStep, type RestoreJob } from '@vmrestore/core';
+import type { Plan, PlanRegistry, StepContext, StepDef } from './plan';
+
+// The step runner. It owns the job's state in Postgres: every step's start,
+// result and failure is recorded (with an event) before the next step
+// starts, so a job whose worker dies resumes on another worker from its last
+// recorded step, and a recorded step never runs twice.
+
+export interface RunnerDeps {
+  db: Db;
+  plans: PlanRegistry;
+  log: Logger;
+  cancelPollMs: number;
+  /** Aborted when this worker is shutting down (SIGTERM). */
+  shutdown: AbortSignal;
+}
+
+export interface RunInfo {
+  /** 1-based BullMQ attempt of this run. */
+  attempt: number;
+  /** No retry follows this run: a transient failure now fails the job. */
+  lastAttempt: boolean;
+}
+
+/** What a run ended with, for the BullMQ processor to act on. */
+export type RunOutcome =
+  | { kind: 'finished'; state: 'succeeded' | 'failed' | 'cancelled' }
+  | { kind: 'skipped'; reason: string }
+  | { kind: 'retry'; error: JobError }
+  | { kind: 'shutdown' };
+
+const CLEANUP_TRIES = 3;
+const WORKER_ID = `${hostname()}:${process.pid}`;
+
+export function toJobError(err: unknown): JobError {
+  if (err instanceof JobError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  // Unknown errors are treated as transient: retrying an idempotent step is
+  // safe, and attempts are bounded.
+  return new JobError(JOB_ERROR_CODES.STEP_FAILED, message, false, { cause: err });
+}
+
+type StopReason = 'cancel' | 'shutdown';
+
+export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Promise<RunOutcome> {
+  const { db } = deps;
+  const log = deps.log.child({ jobId });
+  const existing = await db.restoreJob.findUnique({ where: { id: jobId } });
+  if (!existing) return { kind: 'skipped', reason: 'job does not exist' };
+  if (isTerminal(existing.state)) return { kind: 'skipped', reason: `job already ${existing.state}` };
+
+  const planFactory = deps.plans[existing.kind];
+  const started = await db.restoreJob.updateMany({
+    where: { id: jobId, state: { in: ['queued', 'running'] } },
+    data: { state: 'running', attempt: { increment: 1 }, startedAt: existing.startedAt ?? new Date() },
+  });
+  if (started.count === 0) return { kind: 'skipped', reason: 'job ended meanwhile' };
+  const job = (await db.restoreJob.findUniqueOrThrow({ where: { id: jobId } })) as RestoreJob;
+  await appendEvent(db, jobId, 'job.started', null, { attempt: job.attempt, worker: WORKER_ID });
+  log.info({ attempt: job.attempt, kind: job.kind }, 'job started');
+
+  if (!planFactory) {
+    return finish(db, log, job, 'failed', new JobError(JOB_ERROR_CODES.UNKNOWN_PLAN, `no plan for kind ${job.kind}`, true));
+  }
+  const plan = planFactory(job);
+  const steps = await ensureStepRows(db, jobId, plan);
+
+  // Cancel and shutdown both abort the running step through one signal; the
+  // reason says which.
+  const controller = new AbortController();
+  let stopReason: StopReason | null = null;
+  const stop = (reason: StopReason) => {
+    if (stopReason) return;
+    stopReason = reason;
+    controller.abort(reason);
+  };
+  const onShutdown = () => stop('shutdown');
+  deps.shutdown.addEventListener('abort', onShutdown);
+  if (deps.shutdown.aborted) stop('shutdown');
+  const poll = setInterval(() => {
+    db.restoreJob
+      .findUnique({ where: { id: jobId }, select: { cancelRequestedAt: true } })
+      .then((r) => r?.cancelRequestedAt && stop('cancel'))
+      .catch(() => undefined);
+  }, deps.cancelPollMs);
+  poll.unref();
+
+  const results: Record<string, Record<string, unknown>> = {};
+  for (const row of steps.values()) if (row.state === 'succeeded' && row.phase === 'main') results[row.name] = (row.result as Record<string, unknown>) ?? {};
+
+  let failure: JobError | null = null;
+  try {
+    if (job.cancelRequestedAt) stop('cancel');
+    for (const step of plan.steps) {
+      const row = steps.get(key('main', step.name))!;
+      if (row.state === 'succeeded') continue; // recorded: never again
+      if (stopReason === null && (await cancelRequested(db, jobId))) stop('cancel');
+      if (stopReason) break;
+      try {
+        results[step.name] = await runStep(deps, log, job, row, step, controller.signal, results);
+      } catch (err) {
+        if (stopReason) {
+          await markStep(db, row.id, { state: 'pending', finishedAt: new Date() });
+          await appendEvent(db, jobId, 'step.interrupted', step.name, { reason: stopReason });
+          break;
+        }
+        const je = toJobError(err);
+        await markStep(db, row.id, { state: 'failed', finishedAt: new Date(), errorCode: je.code, errorMessage: je.message });
+        await appendEvent(db, jobId, 'step.failed', step.name, { code: je.code, message: je.message, permanent: je.permanent });
+        log.warn({ step: step.name, code: je.code, err: je.message, permanent: je.permanent }, 'step failed');
+        if (je.permanent) {
+          failure = je;
+          break;
+        }
+        if (info.lastAttempt) {
+          failure = new JobError(je.code, `${je.message} (gave up after ${info.attempt} attempts)`, true, { cause: je });
+          break;
+        }
+        await db.restoreJob.update({ where: { id: jobId }, data: { state: 'queued', errorCode: je.code, errorMessage: je.message } });
+        await appendEvent(db, jobId, 'job.retry_scheduled', step.name, { code: je.code, attempt: info.attempt });
+        return { kind: 'retry', error: je };
+      }
+    }
+  } finally {
+    clearInterval(poll);
+    deps.shutdown.removeEventListener('abort', onShutdown);
+  }
+
+  if (stopReason === 'shutdown') {
+    // Leave the job resumable: queued again, nothing recorded as done that was not.
+    await db.restoreJob.update({ where: { id: jobId }, data: { state: 'queued' } });
+    await appendEvent(db, jobId, 'worker.shutdown', null, { worker: WORKER_ID });
+    log.info('worker shutting down; job left to resume');
+    return { kind: 'shutdown' };
+  }
+
+  const outcome: 'succeeded' | 'failed' | 'cancelled' = stopReason === 'cancel' ? 'cancelled' : failure ? 'failed' : 'succeeded';
+  const cleanupError = await runCleanup(deps, log, job, plan, steps, results);
+  if (cleanupError && outcome !== 'failed') {
+    return finish(db, log, job, 'failed', new JobError(JOB_ERROR_CODES.CLEANUP_FAILED, `cleanup failed: ${cleanupError.message}`, true));
+  }
+  if (outcome === 'cancelled') return finish(db, log, job, 'cancelled', new JobError(JOB_ERROR_CODES.CANCELLED, 'cancelled by request', true));
+  return finish(db, log, job, outcome, failure);
+}
+
+const key = (phase: string, name: string) => `${phase}:${name}`;
+
+async function ensureStepRows(db: Db, jobId: string, plan: Plan): Promise<Map<string, JobStep>> {
+  const wanted = [
+    ...plan.steps.map((s, i) => ({ jobId, seq: i, name: s.name, phase: 'main' })),
+    ...plan.cleanup.map((s, i) => ({ jobId, seq: i, name: s.name, phase: 'cleanup' })),
+  ];
+  const names = new Set<string>();
+  for (const w of wanted) {
+    const k = key(w.phase, w.name);
+    if (names.has(k)) throw new Error(`plan has two ${w.phase} steps named ${w.name}`);
+    names.add(k);
+  }
+  await db.jobStep.createMany({ data: wanted, skipDuplicates: true });
+  const rows = await db.jobStep.findMany({ where: { jobId } });
+  return new Map(rows.map((r) => [key(r.phase, r.name), r]));
+}
+
+async function markStep(db: Db, id: string, data: Prisma.JobStepUpdateInput) {
+  await db.jobStep.update({ where: { id }, data });
+}
+
+async function cancelRequested(db: Db, jobId: string): Promise<boolean> {
+  const r = await db.restoreJob.findUnique({ where: { id: jobId }, select: { cancelRequestedAt: true } });
+  return Boolean(r?.cancelRequestedAt);
+}
+
+async function runStep(
+  deps: RunnerDeps,
+  log: Logger,
+  job: RestoreJob,
+  row: JobStep,
+  step: StepDef,
+  signal: AbortSignal,
+  results: Record<string, Record<string, unknown>>,
+): Promise<Record<string, unknown>> {
+  const { db } = deps;
+  const attempt = row.attempt + 1;
+  await markStep(db, row.id, { state: 'running', attempt, startedAt: new Date(), finishedAt: null, errorCode: null, errorMessage: null });
+  if (row.phase === 'main') await db.restoreJob.update({ where: { id: job.id }, data: { currentStep: step.name } });
+  await appendEvent(db, job.id, 'step.started', step.name, { phase: row.phase, attempt });
+  const stepLog = log.child({ step: step.name });
+  stepLog.info({ attempt, phase: row.phase }, 'step started');
+  const t0 = Date.now();
+  const result = (await step.run(makeContext(deps, stepLog, job, signal, results, attempt))) ?? {};
+  const durationMs = Date.now() - t0;
+  await markStep(db, row.id, { state: 'succeeded', finishedAt: new Date(), result: result as Prisma.InputJsonValue });
+  await appendEvent(db, job.id, 'step.succeeded', step.name, { phase: row.phase, durationMs });
+  stepLog.info({ durationMs }, 'step succeeded');
+  return result;
+}
+
+function makeContext(
+  deps: RunnerDeps,
+  log: Logger,
+  job: RestoreJob,
+  signal: AbortSignal,
+  results: Record<string, Record<string, unknown>>,
+  attempt: number,
+): StepContext {
+  const { db } = deps;
+  let lastWrite = 0;
+  let lastPercentEvent = -1;
+  return {
+    job,
+    jobId: job.id,
+    db,
+    log,
+    signal,
+    results,
+    attempt,
+    async progress(bytesDone, bytesTotal) {
+      const now = Date.now();
+      const done = bytesDone >= bytesTotal;
+      if (!done && now - lastWrite < 500) return; // throttled: progress is frequent, rows are not free
+      lastWrite = now;
+      await db.restoreJob.update({ where: { id: job.id }, data: { bytesDone: BigInt(bytesDone), bytesTotal: BigInt(bytesTotal) } });
+      const pct = bytesTotal > 0 ? Math.floor((bytesDone / bytesTotal) * 20) * 5 : 0; // an event every 5 %
+      if (pct !== lastPercentEvent) {
+        lastPercentEvent = pct;
+        await appendEvent(db, job.id, 'progress', job.currentStep, { bytesDone, bytesTotal, percent: pct });
+      }
+    },
+    checkpoint: {
+      async load(diskKey) {
+        const cp = await db.diskCheckpoint.findUnique({ where: { jobId_diskKey: { jobId: job.id, diskKey } } });
+        if (!cp) return null;
+        return { bytesDone: Number(cp.bytesDone), bytesTotal: Number(cp.bytesTotal), nextExtent: cp.nextExtent, state: (cp.state as Record<string, unknown>) ?? null };
+      },
+      async save(diskKey, cp) {
+        const data = {
+          bytesDone: BigInt(cp.bytesDone),
+          bytesTotal: BigInt(cp.bytesTotal),
+          nextExtent: cp.nextExtent,
+          state: (cp.state ?? Prisma.DbNull) as Prisma.InputJsonValue,
+        };
+        await db.diskCheckpoint.upsert({ where: { jobId_diskKey: { jobId: job.id, diskKey } }, create: { jobId: job.id, diskKey, ...data }, update: data });
+      },
+    },
+  };
+}
+
+/**
+ * Cleanup steps run after success, failure and cancel, each retried a few
+ * times. They get a signal of their own: a cancel must not stop the cleanup
+ * it asked for. Returns the first error that survived its retries.
+ */
+async function runCleanup(
+  deps: RunnerDeps,
+  log: Logger,
+  job: RestoreJob,
+  plan: Plan,
+  steps: Map<string, JobStep>,
+  results: Record<string, Record<string, unknown>>,
+): Promise<JobError | null> {
+  let firstError: JobError | null = null;
+  for (const step of plan.cleanup) {
+    let row = steps.get(key('cleanup', step.name))!;
+    if (row.state === 'succeeded') continue;
+    for (let tryNo = 1; ; tryNo++) {
+      try {
+        await runStep(deps, log, job, row, step, new AbortController().signal, results);
+        break;
+      } catch (err) {
+        const je = toJobError(err);
+        await markStep(deps.db, row.id, { state: 'failed', finishedAt: new Date(), errorCode: je.code, errorMessage: je.message });
+        await appendEvent(deps.db, job.id, 'step.failed', step.name, { phase: 'cleanup', code: je.code, message: je.message, try: tryNo });
+        if (je.permanent || tryNo >= CLEANUP_TRIES) {
+          await appendEvent(deps.db, job.id, 'job.cleanup_pending', step.name, { code: je.code, message: je.message });
+          log.error({ step: step.name, code: je.code, err: je.message }, 'cleanup step failed; left for the sweeper');
+          firstError ??= je;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 200 * 2 ** tryNo));
+        row = (await deps.db.jobStep.findUniqueOrThrow({ where: { id: row.id } })) as JobStep;
+      }
+    }
+  }
+  return firstError;
+}
+
+async function finish(db: Db, log: Logger, job: RestoreJob, state: 'succeeded' | 'failed' | 'cancelled', error: JobError | null): Promise<RunOutcome> {
+  await db.restoreJob.update({
+    where: { id: job.id },
+    data: {
+      state,
+      finishedAt: new Date(),
+      currentStep: null,
+      errorCode: state === 'succeeded' ? null : (error?.code ?? null),
+      errorMessage: state === 'succeeded' ? null : (error?.message ?? null),
+    },
+  });
+  await appendEvent(db, job.id, `job.${state}`, null, error && state !== 'succeeded' ? { code: error.code, message: error.message } : undefined);
+  log.info({ state, code: error?.code }, `job ${state}`);
+  return { kind: 'finished', state };
+}

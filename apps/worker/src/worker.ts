@@ -1,0 +1,119 @@
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import {
+  createDb,
+  createRedis,
+  createRestoreQueue,
+  enqueueRestore,
+  QUEUE_CONTRACT,
+  type Config,
+  type Db,
+  type QueuePayloads,
+} from '@vmrestore/core';
+import type { PlanRegistry } from './plan';
+import { runJob } from './runner';
+
+export interface WorkerOptions {
+  config: Config;
+  plans: PlanRegistry;
+  log: Logger;
+}
+
+export interface RunningWorker {
+  /** Stops taking jobs, lets the running ones reach a step boundary, closes connections. */
+  close(): Promise<void>;
+  readonly db: Db;
+}
+
+type Handler = (job: Job<QueuePayloads['restore']>, token: string | undefined) => Promise<unknown>;
+
+export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
+  const { config, plans, log } = opts;
+  const db = createDb(config.databaseUrl);
+  const connection = createRedis(config.redisUrl, 'worker');
+  const producer = createRedis(config.redisUrl, 'producer');
+  const queue = createRestoreQueue(producer, config);
+  queue.on('error', () => undefined);
+  const shutdown = new AbortController();
+
+  const handlers: Record<string, Handler> = {
+    [QUEUE_CONTRACT.restore.jobName]: async (job, token) => {
+      const attempts = job.opts.attempts ?? 1;
+      const outcome = await runJob(
+        { db, plans, log, cancelPollMs: config.worker.cancelPollMs, shutdown: shutdown.signal },
+        job.data.jobId,
+        { attempt: job.attemptsMade + 1, lastAttempt: job.attemptsMade + 1 >= attempts },
+      );
+      switch (outcome.kind) {
+        case 'retry':
+          throw new Error(`${outcome.error.code}: ${outcome.error.message}`); // BullMQ retries with backoff
+        case 'shutdown':
+          // Back to the queue without spending an attempt, for any worker to resume.
+          await job.moveToDelayed(Date.now() + 100, token);
+          throw new DelayedError();
+        default:
+          return outcome;
+      }
+    },
+  };
+  // Refuse to start when the contract names a job this worker cannot run.
+  for (const q of Object.values(QUEUE_CONTRACT)) {
+    if (!handlers[q.jobName]) throw new Error(`worker has no handler for job ${q.jobName}`);
+  }
+
+  const worker = new Worker<QueuePayloads['restore']>(
+    'restore',
+    async (job, token) => {
+      const handler = handlers[job.name];
+      if (!handler) throw new UnrecoverableError(`no handler for job ${job.name}`);
+      return handler(job, token);
+    },
+    {
+      connection,
+      prefix: config.queue.prefix,
+      concurrency: config.worker.concurrency,
+      lockDuration: config.queue.lockDurationMs,
+      stalledInterval: config.queue.stalledIntervalMs,
+      // Each crash of a worker mid-job counts as a stall; a job survives several.
+      maxStalledCount: 5,
+    },
+  );
+  worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  worker.on('failed', (job, err) => log.warn({ jobId: job?.data.jobId, err: err.message }, 'queue attempt failed'));
+
+  // A job recorded in Postgres whose enqueue failed (Redis down at that
+  // moment) is queued here; BullMQ's id de-duplication makes this harmless
+  // for jobs already in the queue.
+  const requeue = setInterval(() => {
+    const olderThan = new Date(Date.now() - 5_000);
+    db.restoreJob
+      .findMany({ where: { state: 'queued', updatedAt: { lt: olderThan } }, select: { id: true, priority: true }, take: 500 })
+      .then(async (rows) => {
+        for (const r of rows) {
+          const existing = await queue.getJob(r.id);
+          if (!existing) {
+            await enqueueRestore(queue, r.id, r.priority);
+            log.info({ jobId: r.id }, 'requeued job missing from the queue');
+          }
+        }
+      })
+      .catch((err) => log.warn({ err: (err as Error).message }, 'requeue sweep failed'));
+  }, config.worker.requeueIntervalMs);
+  requeue.unref();
+
+  await worker.waitUntilReady();
+  log.info({ concurrency: config.worker.concurrency, prefix: config.queue.prefix }, 'worker ready');
+
+  return {
+    db,
+    async close() {
+      clearInterval(requeue);
+      shutdown.abort();
+      await worker.close();
+      await queue.close().catch(() => undefined);
+      connection.disconnect();
+      producer.disconnect();
+      await db.$disconnect();
+    },
+  };
+}

@@ -1,0 +1,141 @@
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import * as core from '@vmrestore/core';
+import { createDb, createRedis, createRestoreQueue, createRestoreJob, enqueueRestore, ensureDefaultTenant, requestCancel, type Db } from '@vmrestore/core';
+import { startWorker, type RunningWorker, type PlanRegistry } from '@vmrestore/worker';
+import { testConfig, waitFor } from '../support/env';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { makeTestPlans } = require('../support/test-plans.cjs');
+
+// The step runner against real Postgres and Redis, with the test-only plans
+// (test/support/test-plans.cjs) standing in for restore steps.
+
+const config = testConfig();
+const dir = mkdtempSync(join(tmpdir(), 'vmrestore-runner-'));
+const plans: PlanRegistry = makeTestPlans(dir, core);
+let db: Db;
+let tenantId: string;
+let worker: RunningWorker;
+const redis = createRedis(config.redisUrl, 'producer');
+const queue = createRestoreQueue(redis, config);
+
+const runs = (jobId: string) => (existsSync(join(dir, `${jobId}.log`)) ? readFileSync(join(dir, `${jobId}.log`), 'utf8').trim().split('\n').filter((l) => l.startsWith('run ')) : []);
+
+async function submit(label: string) {
+  const { job } = await createRestoreJob(db, tenantId, { kind: 'in_place', vcenter: 'vc1', source: { vm: 'a', point: 'p1' }, target: { vm: 'vm-1' }, label });
+  await enqueueRestore(queue, job.id);
+  return job.id;
+}
+const settled = (id: string) =>
+  waitFor(`job ${id} to end`, async () => {
+    const j = await db.restoreJob.findUnique({ where: { id } });
+    return j && ['succeeded', 'failed', 'cancelled'].includes(j.state) ? j : null;
+  });
+const steps = (id: string) => db.jobStep.findMany({ where: { jobId: id }, orderBy: [{ phase: 'desc' }, { seq: 'asc' }] });
+const events = async (id: string) => (await db.jobEvent.findMany({ where: { jobId: id }, orderBy: { id: 'asc' } })).map((e) => (e.step ? `${e.type}:${e.step}` : e.type));
+
+beforeAll(async () => {
+  db = createDb(config.databaseUrl);
+  tenantId = await ensureDefaultTenant(db);
+  worker = await startWorker({ config, plans, log: pino({ level: 'silent' }) });
+});
+afterAll(async () => {
+  await worker.close();
+  await queue.obliterate({ force: true }).catch(() => undefined);
+  await queue.close();
+  redis.disconnect();
+  await db.$disconnect();
+});
+
+it('runs each step once, in order, recording each before the next', async () => {
+  const id = await submit('plan:steps=a,b,c;cleanup=z');
+  const job = await settled(id);
+  expect(job.state).toBe('succeeded');
+  expect(job.attempt).toBe(1);
+  expect(job.currentStep).toBeNull();
+  expect(runs(id).map((l) => l.split(' ').slice(1, 3).join(' '))).toEqual(['main a', 'main b', 'main c', 'cleanup z']);
+  expect((await steps(id)).map((s) => [s.phase, s.name, s.state, s.attempt])).toEqual([
+    ['main', 'a', 'succeeded', 1],
+    ['main', 'b', 'succeeded', 1],
+    ['main', 'c', 'succeeded', 1],
+    ['cleanup', 'z', 'succeeded', 1],
+  ]);
+  expect(await events(id)).toEqual([
+    'job.queued', 'job.started',
+    'step.started:a', 'progress', 'step.succeeded:a',
+    'step.started:b', 'progress', 'step.succeeded:b',
+    'step.started:c', 'progress', 'step.succeeded:c',
+    'step.started:z', 'step.succeeded:z',
+    'job.succeeded',
+  ]);
+});
+
+it('retries a transient failure with backoff, resuming at the failed step', async () => {
+  const id = await submit('plan:steps=a,b;transient=b:2');
+  const job = await settled(id);
+  expect(job.state).toBe('succeeded');
+  expect(job.attempt).toBe(3);
+  expect(runs(id).map((l) => l.split(' ')[2])).toEqual(['a', 'b', 'b', 'b']);
+  const ev = await events(id);
+  expect(ev.filter((e) => e === 'job.retry_scheduled:b')).toHaveLength(2);
+});
+
+it('fails at once on a permanent error, then runs cleanup', async () => {
+  const id = await submit('plan:steps=a,b,c;permanent=b;cleanup=z');
+  const job = await settled(id);
+  expect(job.state).toBe('failed');
+  expect(job.errorCode).toBe('TEST_PERMANENT');
+  expect(job.attempt).toBe(1);
+  expect(runs(id).map((l) => l.split(' ')[2])).toEqual(['a', 'b', 'z']);
+  expect((await steps(id)).find((s) => s.name === 'c')?.state).toBe('pending');
+});
+
+it('gives up when the attempts run out', async () => {
+  const id = await submit('plan:steps=a;transient=a:99;cleanup=z');
+  const job = await settled(id);
+  expect(job.state).toBe('failed');
+  expect(job.errorCode).toBe('TEST_TRANSIENT');
+  expect(job.errorMessage).toMatch(/gave up after 5 attempts/);
+  expect(runs(id).filter((l) => l.includes('main a'))).toHaveLength(5);
+  expect(runs(id).at(-1)).toMatch(/cleanup z/);
+});
+
+it('cancels a running job at the step boundary, then runs cleanup', async () => {
+  const id = await submit('plan:steps=a,b,c;block=b;cleanup=z');
+  await waitFor('step b to block', async () => existsSync(join(dir, `${id}.log`)) && readFileSync(join(dir, `${id}.log`), 'utf8').includes('blocked b'));
+  await requestCancel(db, tenantId, id);
+  const job = await settled(id);
+  expect(job.state).toBe('cancelled');
+  expect(job.errorCode).toBe('CANCELLED');
+  expect(runs(id).map((l) => l.split(' ')[2])).toEqual(['a', 'b', 'z']);
+  const byName = Object.fromEntries((await steps(id)).map((s) => [s.name, s.state]));
+  expect(byName).toEqual({ a: 'succeeded', b: 'pending', c: 'pending', z: 'succeeded' });
+  expect(await events(id)).toEqual(expect.arrayContaining(['job.cancel_requested', 'step.interrupted:b', 'job.cancelled']));
+});
+
+it('reports a cleanup that keeps failing as CLEANUP_FAILED and cleanup_pending', async () => {
+  const id = await submit('plan:steps=a;cleanup=y,z;failcleanup=y');
+  const job = await settled(id);
+  expect(job.state).toBe('failed');
+  expect(job.errorCode).toBe('CLEANUP_FAILED');
+  expect(runs(id).filter((l) => l.includes('cleanup y'))).toHaveLength(3);
+  expect(runs(id).at(-1)).toMatch(/cleanup z/); // later cleanup still runs
+  expect(await events(id)).toContain('job.cleanup_pending:y');
+});
+
+it('leaves a job resumable when the worker shuts down mid-step, and another worker finishes it', async () => {
+  const id = await submit('plan:steps=a,b,c;block=b');
+  await waitFor('step b to block', async () => existsSync(join(dir, `${id}.log`)) && readFileSync(join(dir, `${id}.log`), 'utf8').includes('blocked b'));
+  await worker.close();
+  const mid = await db.restoreJob.findUniqueOrThrow({ where: { id } });
+  expect(mid.state).toBe('queued');
+  expect((await steps(id)).map((s) => s.state)).toEqual(['succeeded', 'pending', 'pending']);
+  writeFileSync(join(dir, `${id}.b.release`), '');
+  worker = await startWorker({ config, plans, log: pino({ level: 'silent' }) });
+  const job = await settled(id);
+  expect(job.state).toBe('succeeded');
+  expect(runs(id).map((l) => l.split(' ')[2])).toEqual(['a', 'b', 'b', 'c']); // a never again
+  expect(await events(id)).toContain('worker.shutdown');
+});
