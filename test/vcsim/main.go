@@ -58,7 +58,9 @@ type startupLine struct {
 }
 
 func main() {
-	port := flag.Int("port", 0, "SOAP (https) port on 127.0.0.1; 0 picks a free port")
+	host := flag.String("host", "127.0.0.1", "address to listen on (0.0.0.0 only inside a container)")
+	port := flag.Int("port", 0, "SOAP (https) port; 0 picks a free port")
+	controlPort := flag.Int("control-port", 0, "control API (http) port; 0 picks a free port")
 	dir := flag.String("dir", "", "root directory for the datastore directories (created if missing; default: a new temp dir)")
 	username := flag.String("username", "user", "the only username Login accepts")
 	password := flag.String("password", "pass", "the only password Login accepts")
@@ -134,7 +136,7 @@ func main() {
 		log.Fatalf("certificate: %v", err)
 	}
 	model.Service.Listen = &url.URL{
-		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)),
+		Host: net.JoinHostPort(*host, strconv.Itoa(*port)),
 		User: url.UserPassword(*username, *password), // Login accepts exactly these
 	}
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
@@ -143,7 +145,7 @@ func main() {
 	// until we print it, so putting our interceptor in front now is safe.
 	srv.Config.Handler = h.wrap(srv.Config.Handler)
 
-	ctl, err := net.Listen("tcp", "127.0.0.1:0")
+	ctl, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*controlPort)))
 	if err != nil {
 		log.Fatalf("control listener: %v", err)
 	}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh machine: set up everything, run every
+# jest project (unit, native, integration, e2e), stop the services we
+# started. Extra arguments go to jest (e.g. --selectProjects unit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+started_here=1
+cleanup() { [ -n "${started_here:-}" ] && [ -z "${KEEP_SERVICES:-}" ] && bash scripts/services.sh stop || true; }
+trap cleanup EXIT
+set -a; . .run/env; set +a
+
+printf '\n\033[1m== tests\033[0m\n'
+npx jest --ci "$@"
