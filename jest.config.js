@@ -28,19 +28,19 @@ const common = {
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/apps/*/src/**/*.test.ts'] },
-    { ...common, displayName: 'native', testMatch: ['<rootDir>/native-vddk/test/**/*.test.ts'], testTimeout: 120_000 },
+    { ...common, displayName: 'native', testMatch: ['<rootDir>/native-vddk/test/**/*.test.ts'], setupFilesAfterEnv: ['<rootDir>/test/support/slow-timeout.ts'] },
     {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      testTimeout: 60_000,
+      setupFilesAfterEnv: ['<rootDir>/test/support/slow-timeout.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
     },
     {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
-      testTimeout: 120_000,
+      setupFilesAfterEnv: ['<rootDir>/test/support/slow-timeout.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
     },
   ],

@@ -153,3 +153,14 @@ describe('the vmrestore CLI against the running API', () => {
     if (!done) expect(cli('cancel', created.body.id).status).toBe(0);
   }, 60_000);
 });
+
+it('the API finishes in-flight requests and exits 0 on SIGTERM', async () => {
+  const second = await startApi(env);
+  const inflight = fetch(`${second.url}/v1/restores?limit=1`);
+  second.child.kill('SIGTERM');
+  const res = await inflight.catch(() => null);
+  if (res) expect(res.status).toBe(200);
+  const code = await second.exited;
+  if (code !== 0) throw new Error(`api exited ${code}:\n${second.output().slice(-3000)}`);
+  expect(second.output()).toMatch(/"msg":"shutting down"/);
+});

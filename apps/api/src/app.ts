@@ -31,8 +31,15 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   });
   app.setValidatorCompiler(validatorCompiler());
   registerProblemHandlers(app);
+  // While closing, answers in flight end their keep-alive connection, so
+  // close() does not wait out the keep-alive timeout of each client.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', String(req.id));
+    if (closing) reply.header('connection', 'close');
   });
 
   await app.register(resources, { config });

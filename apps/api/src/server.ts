@@ -13,7 +13,6 @@ async function main() {
     throw err;
   }
   const app = await buildApp({ config });
-  await app.listen({ host: config.api.host, port: config.api.port });
 
   // SIGTERM: stop accepting, finish in-flight requests, close Postgres,
   // Redis and the queue (each plugin's onClose), then exit.
@@ -34,6 +33,9 @@ async function main() {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  // Handlers first, then listen: a SIGTERM right after start is still graceful.
+  await app.listen({ host: config.api.host, port: config.api.port });
 }
 
 main().catch((err) => {

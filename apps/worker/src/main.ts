@@ -1,6 +1,6 @@
 import { ConfigError, createLogger, loadConfig } from '@vmrestore/core';
 import { productionPlans } from './plans';
-import { startWorker } from './worker';
+import { startWorker, type RunningWorker } from './worker';
 import type { PlanRegistry } from './plan';
 
 /** Runs a worker process with the given plans until SIGTERM/SIGINT. */
@@ -16,25 +16,30 @@ export async function runWorkerProcess(plans: PlanRegistry = productionPlans): P
     throw err;
   }
   const log = createLogger(config.log.level, 'vmrestore-worker');
-  const worker = await startWorker({ config, plans, log });
 
   // SIGTERM: running jobs stop at their next step boundary and go back to the
-  // queue, resumable by any worker; then connections close.
+  // queue, resumable by any worker; then connections close. The handlers are
+  // in place before the worker starts, so an early signal is graceful too.
   let closing = false;
+  let started: Promise<RunningWorker> | null = null;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
     log.info({ signal }, 'shutting down');
-    worker.close().then(
-      () => process.exit(0),
-      (err) => {
-        log.error({ err: (err as Error).message }, 'error during shutdown');
-        process.exit(1);
-      },
-    );
+    (started ?? Promise.reject(new Error('worker not started')))
+      .then((worker) => worker.close())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          log.error({ err: (err as Error).message }, 'error during shutdown');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  started = startWorker({ config, plans, log });
+  await started;
 }
 
 if (require.main === module) {
