@@ -6,4 +6,4 @@ const { makeTestPlans } = require('./test-plans.cjs');
 
 const dir = process.env.TEST_PLAN_DIR;
 if (!dir) { process.stderr.write('TEST_PLAN_DIR is required\n'); process.exit(2); }
-runWorkerProcess(makeTestPlans(dir, core)).catch((err) => { process.stderr.write(String(err && err.stack || err) + '\n'); process.exit(1); });
+runWorkerProcess(() => makeTestPlans(dir, core)).catch((err) => { process.stderr.write(String(err && err.stack || err) + '\n'); process.exit(1); });

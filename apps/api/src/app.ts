@@ -9,6 +9,7 @@ import { registerProblemHandlers } from './problem';
 import { validatorCompiler } from './validation';
 import { restoreRoutes } from './routes/restores';
 import { healthRoutes } from './routes/health';
+import { backupRoutes } from './routes/backups';
 
 export interface BuildOptions {
   config: Config;
@@ -51,5 +52,6 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   const doc = loadOpenApi();
   await app.register(healthRoutes);
   await app.register(restoreRoutes, { doc });
+  await app.register(backupRoutes, { doc });
   return app;
 }

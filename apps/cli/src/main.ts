@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiClient, ApiError, UnreachableError } from './client';
 import { jobDetail, jobTable, rateAndEta, statusLine, type JobLike } from './format';
+import { CliUsageError, runFixtures, runImport, type ImportArgs } from './backups';
+import { isBackupError } from '@vmrestore/core';
 
 // `vmrestore`: submit, watch, list and cancel restores from a terminal.
 // Exit codes: 0 ok (a watched job succeeded), 1 the watched job failed or
@@ -22,9 +24,18 @@ commands:
   list     list jobs          [--state STATE] [--vm VM] [--limit N]
   watch ID follow a job with a progress bar until it ends
   cancel ID
+  backups              VMs in the backup repository
+  points VM            a VM's restore points
+  point VM POINT       a restore point: disks, chain, saved config
+  verify VM POINT      verify the point's whole chain (a job)  [--no-checksums] [--watch]
+  import full          make a full restore point from disk images (local files, no API):
+                       --root DIR --vm ID --point ID --config vm-config.json
+                       --disk KEY=image.raw|.vmdk|.qcow2 ... [--metadata KEY=metadata.json] [--change-id KEY=ID]
+  import incremental   the same plus --parent POINT and --areas KEY=changed-areas.json per disk
+  fixtures             generate a realistic test chain: --root DIR [--vm ID] [--incrementals N] [--seed N] [--expected DIR]
 
 options: --api URL (default $VMRESTORE_API_URL or http://127.0.0.1:8080), --json, --help
-exit codes: 0 ok, 1 watched job failed or was cancelled, 2 usage, 3 refused by the API, 4 API unreachable`;
+exit codes: 0 ok, 1 watched job failed or was cancelled, 2 usage, 3 refused by the API (or the backup is invalid), 4 API unreachable`;
 
 class UsageError extends Error {}
 
@@ -59,6 +70,18 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
         vm: { type: 'string' },
         limit: { type: 'string' },
         interval: { type: 'string' },
+        root: { type: 'string' },
+        parent: { type: 'string' },
+        config: { type: 'string' },
+        disk: { type: 'string', multiple: true },
+        metadata: { type: 'string', multiple: true },
+        areas: { type: 'string', multiple: true },
+        'change-id': { type: 'string', multiple: true },
+        'created-at': { type: 'string' },
+        seed: { type: 'string' },
+        incrementals: { type: 'string' },
+        expected: { type: 'string' },
+        'no-checksums': { type: 'boolean', default: false },
       },
     });
   } catch (e) {
@@ -112,11 +135,54 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
         print(`cancel requested: ${res.body.id} (${res.body.state})`, res.body);
         return EXIT.OK;
       }
+      case 'backups': {
+        const res = await api.request<{ items: Array<{ vm: string }> }>('GET', '/v1/backups');
+        print(res.body.items.length ? res.body.items.map((i) => i.vm).join('\n') : 'no backups', res.body);
+        return EXIT.OK;
+      }
+      case 'points': {
+        const res = await api.request<{ items: Array<{ point: string; kind: string | null; parent: string | null; createdAt: string | null; problem?: { code: string } }> }>(
+          'GET',
+          `/v1/backups/${encodeURIComponent(needId())}/points`,
+        );
+        const rows = res.body.items.map((p) => `${p.point.padEnd(24)} ${(p.kind ?? '?').padEnd(12)} ${(p.parent ?? '-').padEnd(24)} ${p.createdAt ?? ''}${p.problem ? `  ${p.problem.code}` : ''}`);
+        print(rows.length ? rows.join('\n') : 'no restore points', res.body);
+        return EXIT.OK;
+      }
+      case 'point': {
+        const point = positionals[2];
+        if (!point) throw new UsageError('point needs VM and POINT');
+        const res = await api.request<Record<string, any>>('GET', `/v1/backups/${encodeURIComponent(needId())}/points/${encodeURIComponent(point)}`);
+        const b = res.body;
+        const disks = (b.disks as Array<Record<string, any>>).map((d) => `  disk ${d.key}: ${d.capacityBytes} bytes, ${d.blocks} blocks, ${d.dataBytes} bytes stored`);
+        print([`${b.vm} @ ${b.point} (${b.kind}), chain: ${(b.chain as string[]).join(' → ')}`, `config: ${JSON.stringify(b.config)}`, ...disks].join('\n'), b);
+        return EXIT.OK;
+      }
+      case 'verify': {
+        const point = positionals[2];
+        if (!point) throw new UsageError('verify needs VM and POINT');
+        const res = await api.request<JobLike>('POST', `/v1/backups/${encodeURIComponent(needId())}/points/${encodeURIComponent(point)}/verify`, { checksums: !v['no-checksums'] });
+        if (!v.watch) {
+          print(`verification queued: ${res.body.id}`, res.body);
+          return EXIT.OK;
+        }
+        return await watch(api, res.body.id, out, v.json, Number(v.interval ?? 500));
+      }
+      case 'import': {
+        const r = await runImport({ ...v, mode: arg } as ImportArgs);
+        print(`imported ${r.kind} ${r.vmId}@${r.pointId}: ${r.disks.map((d) => `disk ${d.key} ${d.blocks} blocks ${d.dataBytes} bytes`).join(', ')}`, r);
+        return EXIT.OK;
+      }
+      case 'fixtures': {
+        const r = await runFixtures(v);
+        print(`generated ${r.vmId}: ${r.points.join(', ')}`, r);
+        return EXIT.OK;
+      }
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof CliUsageError) {
       err.write(`vmrestore: ${e.message}\n${USAGE}\n`);
       return EXIT.USAGE;
     }
@@ -128,6 +194,10 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
       err.write(`vmrestore: ${e.message}\n`);
       return EXIT.UNREACHABLE;
     }
+    if (isBackupError(e)) {
+      err.write(`vmrestore: ${e.code}: ${e.message}\n`);
+      return EXIT.API_ERROR;
+    }
     if (e instanceof SyntaxError) {
       err.write(`vmrestore: ${v.file}: not valid JSON: ${e.message}\n`);
       return EXIT.USAGE;
@@ -136,7 +206,7 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
   }
 }
 
-function buildRequest(v: Record<string, string | boolean | undefined>) {
+function buildRequest(v: Record<string, string | boolean | string[] | undefined>) {
   for (const name of ['kind', 'vcenter', 'source-vm', 'point']) if (!v[name]) throw new UsageError(`submit needs --${name} (or --file)`);
   const target: Record<string, string> = {};
   if (v['target-vm']) target.vm = String(v['target-vm']);

@@ -16,6 +16,8 @@ export interface Config {
     stalledIntervalMs: number;
   };
   worker: { concurrency: number; cancelPollMs: number; requeueIntervalMs: number };
+  /** Backup repository roots (absolute directories); empty = no repository configured. */
+  backupRoots: string[];
   log: { level: string; pretty: boolean };
 }
 
@@ -82,6 +84,7 @@ export function loadConfig(env: Env = process.env): Config {
       cancelPollMs: int('VMRESTORE_CANCEL_POLL_MS', 1_000, 50, 60_000),
       requeueIntervalMs: int('VMRESTORE_REQUEUE_INTERVAL_MS', 30_000, 100, 3_600_000),
     },
+    backupRoots: (env.VMRESTORE_BACKUP_ROOTS ?? '').split(':').map((r) => r.trim()).filter(Boolean),
     log: {
       level: str('LOG_LEVEL', 'info'),
       pretty: env.LOG_PRETTY === '1',
@@ -93,6 +96,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.queue.stalledIntervalMs > config.queue.lockDurationMs) {
     problems.push('VMRESTORE_STALLED_INTERVAL_MS must not exceed VMRESTORE_LOCK_DURATION_MS');
   }
+  for (const r of config.backupRoots) if (!r.startsWith('/')) problems.push(`VMRESTORE_BACKUP_ROOTS: "${r}" is not an absolute path`);
   if (!/^[A-Za-z0-9:_-]+$/.test(config.queue.prefix)) problems.push('VMRESTORE_QUEUE_PREFIX may hold letters, digits, :, _ and - only');
   if (problems.length) throw new ConfigError(problems);
   return config;

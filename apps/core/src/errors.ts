@@ -13,6 +13,10 @@ export const API_ERRORS = {
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key was used with another request body' },
   JOB_ALREADY_FINISHED: { status: 409, title: 'The job has already ended' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable' },
+  BACKUP_REPOSITORY_NOT_CONFIGURED: { status: 503, title: 'No backup repository is configured' },
+  BACKUP_NOT_FOUND: { status: 404, title: 'No such backup VM or restore point' },
+  BACKUP_PATH_ESCAPE: { status: 400, title: 'The backup reference is not allowed' },
+  BACKUP_UNREADABLE: { status: 422, title: 'The restore point cannot be read' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const;
 

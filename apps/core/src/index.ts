@@ -6,3 +6,7 @@ export * from './redis';
 export * from './queue';
 export * from './openapi';
 export * from './jobs';
+export * from './backup';
+// The vSphere client under one name: its generic names (Schema, TaskInfo, runTask) stay apart.
+export * as vsphere from './vsphere';
+export * from './backups-service';

@@ -1,10 +1,10 @@
-import { ConfigError, createLogger, loadConfig } from '@vmrestore/core';
+import { ConfigError, createLogger, loadConfig, type Config } from '@vmrestore/core';
 import { productionPlans } from './plans';
 import { startWorker, type RunningWorker } from './worker';
 import type { PlanRegistry } from './plan';
 
 /** Runs a worker process with the given plans until SIGTERM/SIGINT. */
-export async function runWorkerProcess(plans: PlanRegistry = productionPlans): Promise<void> {
+export async function runWorkerProcess(makePlans: (config: Config) => PlanRegistry = productionPlans): Promise<void> {
   let config;
   try {
     config = loadConfig();
@@ -38,7 +38,7 @@ export async function runWorkerProcess(plans: PlanRegistry = productionPlans): P
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  started = startWorker({ config, plans, log });
+  started = startWorker({ config, plans: makePlans(config), log });
   await started;
 }
 

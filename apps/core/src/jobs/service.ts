@@ -92,6 +92,24 @@ export async function createRestoreJob(db: Db, tenantId: string, body: RestoreRe
   }
 }
 
+/** A chain verification, run by a worker like a restore (kind `verify`). */
+export async function createVerifyJob(db: Db, tenantId: string, vm: string, point: string, options: { checksums: boolean }): Promise<RestoreJob> {
+  return db.$transaction(async (tx) => {
+    const created = await tx.restoreJob.create({
+      data: {
+        tenantId,
+        kind: 'verify',
+        request: { kind: 'verify', source: { vm, point }, options } as Prisma.InputJsonValue,
+        vcenter: null,
+        sourceVm: vm,
+        sourcePoint: point,
+      },
+    });
+    await tx.jobEvent.create({ data: { jobId: created.id, type: 'job.queued' } });
+    return created;
+  });
+}
+
 export async function findJob(db: Db, tenantId: string, id: string): Promise<RestoreJob> {
   const job = await db.restoreJob.findFirst({ where: { id, tenantId } });
   if (!job) throw new AppError('RESTORE_NOT_FOUND', `restore job ${id} does not exist`);

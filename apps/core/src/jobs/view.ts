@@ -16,10 +16,10 @@ export interface StepView {
 
 export interface RestoreJobView {
   id: string;
-  kind: 'in_place' | 'new_vm';
+  kind: 'in_place' | 'new_vm' | 'verify';
   state: string;
   label: string | null;
-  vcenter: string;
+  vcenter: string | null;
   source: { vm: string; point: string };
   target: { vm: string | null };
   currentStep: string | null;
