@@ -1,0 +1,142 @@
+// Benchmarks of the native copy (run after `npm run build`, or `npx tsc -b native-vddk`):
+//   node bench/copy/run.mjs          BENCH_COPY_GB=1 for a small run (default 4)
+// Prints `name: value` lines:
+//   full_copy_*        N GiB into a raw file vs `dd bs=4M conv=fsync` of the same bytes
+//   sparse_*           a disk 64x larger than its data (data = N/4 GiB, at least 256 MiB), copied
+//                      as scattered extents, vs one contiguous copy of the same amount
+//   event_loop_p99_ms  event-loop delay p99 while the full copy runs (perf_hooks, 1 ms
+//                      resolution; event_loop_p99_idle_ms is the same measure with no copy)
+//   rss_growth_mib     peak RSS growth during the full copy
+import { execFileSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const facade = path.join(here, '..', '..', 'native-vddk', 'dist', 'index.js');
+if (!fs.existsSync(facade)) {
+  console.error(`missing ${facade}: run \`npx tsc -b native-vddk\` (and build the addon) first`);
+  process.exit(2);
+}
+const { copy } = require(facade);
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const gb = Number(process.env.BENCH_COPY_GB ?? 4);
+if (!(gb > 0)) throw new Error(`BENCH_COPY_GB must be a positive number, got ${process.env.BENCH_COPY_GB}`);
+const size = Math.round((gb * GiB) / MiB) * MiB;
+const dir = fs.mkdtempSync(path.join(process.env.BENCH_COPY_DIR ?? os.tmpdir(), 'bench-copy-'));
+
+function sparseFile(file, bytes) {
+  fs.writeFileSync(file, '');
+  fs.truncateSync(file, bytes);
+}
+
+function writeSource(file, bytes) {
+  const fd = fs.openSync(file, 'w');
+  const chunk = Buffer.alloc(16 * MiB);
+  for (let off = 0; off < bytes; off += chunk.length) {
+    randomFillSync(chunk);
+    fs.writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - off), off);
+  }
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+}
+
+function extentsOf(length, step, targetOf) {
+  const out = [];
+  for (let off = 0, i = 0; off < length; off += step, i++) {
+    out.push({ source: 0, sourceOffset: off, targetOffset: targetOf(off, i), length: Math.min(step, length - off) });
+  }
+  return out;
+}
+
+async function timed(fn) {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+function line(name, value) {
+  console.log(`${name}: ${value}`);
+}
+
+try {
+  const src = path.join(dir, 'src.bin');
+  writeSource(src, size);
+
+  // dd of the same bytes, into a preallocated (sparse) target like the copy's.
+  const ddTarget = path.join(dir, 'dd.raw');
+  sparseFile(ddTarget, size);
+  const ddSecs = await timed(async () =>
+    execFileSync('dd', [`if=${src}`, `of=${ddTarget}`, 'bs=4M', 'conv=fsync,notrunc', 'status=none']),
+  );
+  fs.rmSync(ddTarget);
+
+  const target = path.join(dir, 'copy.raw');
+  sparseFile(target, size);
+  // Event-loop delay at 1 ms resolution, idle first for a baseline (the
+  // histogram includes the resolution itself and any CPU contention).
+  const idle = monitorEventLoopDelay({ resolution: 1 });
+  idle.enable();
+  await new Promise((r) => setTimeout(r, 1000));
+  idle.disable();
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  const rss0 = process.memoryUsage().rss;
+  let rssPeak = rss0;
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  }, 20);
+  h.enable();
+  let progressCalls = 0;
+  const copySecs = await timed(() =>
+    copy({
+      sources: [src],
+      extents: extentsOf(size, 64 * MiB, (off) => off),
+      target: { kind: 'file', path: target },
+      progressIntervalMs: 100,
+      onProgress: () => progressCalls++,
+    }),
+  );
+  h.disable();
+  clearInterval(sampler);
+  rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  fs.rmSync(target);
+
+  line('full_copy_gib', (size / GiB).toFixed(2));
+  line('full_copy_mib_per_s', (size / MiB / copySecs).toFixed(1));
+  line('dd_mib_per_s', (size / MiB / ddSecs).toFixed(1));
+  line('full_copy_vs_dd_ratio', (ddSecs / copySecs).toFixed(3));
+  line('event_loop_p99_idle_ms', (idle.percentile(99) / 1e6).toFixed(2));
+  line('event_loop_p99_ms', (h.percentile(99) / 1e6).toFixed(2));
+  line('event_loop_max_ms', (h.max / 1e6).toFixed(2));
+  line('progress_callbacks', progressCalls);
+  line('rss_growth_mib', ((rssPeak - rss0) / MiB).toFixed(1));
+
+  // Sparse: data spread over a disk 64x its size, vs the same bytes contiguous.
+  const data = Math.max(256 * MiB, Math.min(size, Math.round(size / 4 / MiB) * MiB));
+  const capacity = data * 64;
+  const sparse = path.join(dir, 'sparse.raw');
+  sparseFile(sparse, capacity);
+  const scattered = extentsOf(data, 4 * MiB, (_off, i) => i * 64 * 4 * MiB);
+  const sparseSecs = await timed(() => copy({ sources: [src], extents: scattered, target: { kind: 'file', path: sparse } }));
+  fs.rmSync(sparse);
+  const dense = path.join(dir, 'dense.raw');
+  sparseFile(dense, data);
+  const denseSecs = await timed(() =>
+    copy({ sources: [src], extents: extentsOf(data, 64 * MiB, (off) => off), target: { kind: 'file', path: dense } }),
+  );
+  fs.rmSync(dense);
+  line('sparse_capacity_gib', (capacity / GiB).toFixed(2));
+  line('sparse_data_gib', (data / GiB).toFixed(2));
+  line('sparse_copy_s', sparseSecs.toFixed(2));
+  line('dense_copy_s', denseSecs.toFixed(2));
+  line('sparse_vs_dense_time_ratio', (sparseSecs / denseSecs).toFixed(3));
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}

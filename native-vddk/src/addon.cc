@@ -1,0 +1,317 @@
+// Napi glue only: copy JS arguments into the baton (spec.h) on the main
+// thread, run the work on a thread this addon owns, and turn results and
+// recorded errors into JS on the main thread through a thread-safe function.
+// Arguments were validated by src/index.ts; nothing here re-checks them.
+#include <napi.h>
+
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "copy_job.h"
+#include "sink.h"
+#include "spec.h"
+#include "vddk_library.h"
+
+namespace vmrestore {
+
+namespace {
+
+// One running copy or diskInfo call.
+struct Task {
+  virtual ~Task() = default;
+  virtual void Run(const std::function<void(const Progress&)>& progress) = 0;  // worker thread
+  virtual void Cancel() {}
+  virtual const JobError& Error() const = 0;
+  virtual Napi::Value Result(Napi::Env env) = 0;  // main thread
+};
+
+struct Message {
+  uint64_t id;
+  bool done;
+  Progress progress;
+};
+
+void CallJs(Napi::Env env, Napi::Function callback, void* context, Message* raw);
+using Tsfn = Napi::TypedThreadSafeFunction<void, Message, CallJs>;
+
+struct Running {
+  std::unique_ptr<Task> task;
+  std::thread thread;
+  Napi::Promise::Deferred deferred;
+  Tsfn tsfn;
+};
+
+// Per-environment state (main thread and each worker_thread get their own).
+struct Addon {
+  Napi::FunctionReference errorClass;
+  std::map<uint64_t, std::unique_ptr<Running>> running;
+  uint64_t nextId = 1;
+};
+
+Napi::Value MakeError(Napi::Env env, const JobError& e) {
+  Addon* addon = env.GetInstanceData<Addon>();
+  Napi::Object err;
+  if (addon && !addon->errorClass.IsEmpty()) {
+    std::vector<napi_value> args{Napi::String::New(env, e.message), Napi::String::New(env, e.code)};
+    if (e.hasVix) args.push_back(Napi::Number::New(env, static_cast<double>(e.vixError)));
+    err = addon->errorClass.New(args);
+  } else {
+    err = Napi::Error::New(env, e.message).Value();
+    err.Set("code", e.code);
+  }
+  return err;
+}
+
+void CallJs(Napi::Env env, Napi::Function callback, void*, Message* raw) {
+  std::unique_ptr<Message> msg(raw);
+  if (env == nullptr) return;  // environment shutting down
+  Addon* addon = env.GetInstanceData<Addon>();
+  auto it = addon->running.find(msg->id);
+  if (it == addon->running.end()) return;
+  std::unique_ptr<Running> done;
+  if (msg->done) {
+    // Bookkeeping first, without JS: it must happen even if JS cannot run.
+    done = std::move(it->second);
+    addon->running.erase(it);
+    done->thread.join();  // the worker has posted its last message and is returning
+  }
+  // Any Napi call can throw while a worker_thread is being terminated (JS
+  // can no longer run); such a throw must not escape into libuv.
+  try {
+    if (done) {
+      const JobError& err = done->task->Error();
+      if (err)
+        done->deferred.Reject(MakeError(env, err));
+      else
+        done->deferred.Resolve(done->task->Result(env));
+      return;
+    }
+    if (callback.IsEmpty() || !callback.IsFunction()) return;
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("bytesDone", static_cast<double>(msg->progress.bytesDone));
+    p.Set("bytesTotal", static_cast<double>(msg->progress.bytesTotal));
+    p.Set("extentsDone", static_cast<double>(msg->progress.extentsDone));
+    p.Set("rateBytesPerSec", msg->progress.rateBytesPerSec);
+    callback.Call({p});  // the facade wraps onProgress; a throw here must not kill the job
+  } catch (const Napi::Error&) {
+  }
+}
+
+std::string Str(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
+bool Has(const Napi::Object& o, const char* key) { return o.Get(key).IsString(); }
+
+uint64_t U64(const Napi::Object& o, const char* key) {
+  return static_cast<uint64_t>(o.Get(key).As<Napi::Number>().Int64Value());
+}
+
+TargetSpec ParseTarget(const Napi::Object& t) {
+  TargetSpec s;
+  s.kind = Str(t, "kind");
+  s.path = Str(t, "path");
+  s.fresh = t.Get("fresh").ToBoolean();
+  s.libDir = Str(t, "libDir");
+  s.server = Str(t, "server");
+  s.thumbprint = Str(t, "thumbprint");
+  s.username = Str(t, "username");
+  s.password = Str(t, "password");
+  s.hasPassword = Has(t, "password");
+  s.cookie = Str(t, "cookie");
+  s.hasCookie = Has(t, "cookie");
+  s.vmMoref = Str(t, "vmMoref");
+  s.snapshotMoref = Str(t, "snapshotMoref");
+  s.hasSnapshot = Has(t, "snapshotMoref");
+  s.diskPath = Str(t, "diskPath");
+  s.configFile = Str(t, "configFile");
+  s.hasConfigFile = Has(t, "configFile");
+  if (t.Get("transports").IsArray()) {
+    Napi::Array a = t.Get("transports").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) s.transports.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+  }
+  return s;
+}
+
+std::unique_ptr<CopySpec> ParseCopy(const Napi::Object& o) {
+  auto spec = std::make_unique<CopySpec>();
+  Napi::Array sources = o.Get("sources").As<Napi::Array>();
+  for (uint32_t i = 0; i < sources.Length(); i++) spec->sources.push_back(sources.Get(i).As<Napi::String>());
+  Napi::Array extents = o.Get("extents").As<Napi::Array>();
+  for (uint32_t i = 0; i < extents.Length(); i++) {
+    Napi::Object e = extents.Get(i).As<Napi::Object>();
+    ExtentSpec x;
+    x.source = static_cast<uint32_t>(U64(e, "source"));
+    x.sourceOffset = U64(e, "sourceOffset");
+    x.targetOffset = U64(e, "targetOffset");
+    x.length = U64(e, "length");
+    if (e.Get("check").IsObject()) {
+      Napi::Object c = e.Get("check").As<Napi::Object>();
+      x.hasCheck = true;
+      x.checkOffset = U64(c, "offset");
+      x.checkLength = U64(c, "length");
+      Napi::Buffer<uint8_t> sha = c.Get("sha256").As<Napi::Buffer<uint8_t>>();  // 32 bytes, decoded in TS
+      std::memcpy(x.sha256, sha.Data(), 32);
+    }
+    spec->extents.push_back(x);
+  }
+  spec->target = ParseTarget(o.Get("target").As<Napi::Object>());
+  spec->progressIntervalMs = static_cast<uint32_t>(U64(o, "progressIntervalMs"));
+  spec->bufferBytes = static_cast<size_t>(U64(o, "bufferBytes"));
+  spec->bufferCount = static_cast<size_t>(U64(o, "bufferCount"));
+  Napi::Array md = o.Get("metadata").As<Napi::Array>();  // [[key, value], ...]
+  for (uint32_t i = 0; i < md.Length(); i++) {
+    Napi::Array kv = md.Get(i).As<Napi::Array>();
+    spec->metadata.emplace_back(kv.Get(0u).As<Napi::String>(), kv.Get(1u).As<Napi::String>());
+  }
+  return spec;
+}
+
+Napi::Array Strings(Napi::Env env, const std::vector<std::string>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (uint32_t i = 0; i < v.size(); i++) a.Set(i, v[i]);
+  return a;
+}
+
+class CopyTask : public Task {
+ public:
+  explicit CopyTask(std::unique_ptr<CopySpec> spec) : spec_(std::move(spec)) {}
+  void Run(const std::function<void(const Progress&)>& progress) override {
+    job_ = std::make_unique<CopyJob>(std::move(spec_), progress);
+    // Publish first, then look: with Cancel() doing the opposite, one of the
+    // two always sees the other (both atomics are sequentially consistent).
+    ready_ = true;
+    if (cancelRequested_) job_->Cancel();
+    job_->Run();
+  }
+  void Cancel() override {
+    cancelRequested_ = true;
+    if (ready_) job_->Cancel();
+  }
+  const JobError& Error() const override { return job_->error(); }
+  Napi::Value Result(Napi::Env env) override {
+    const CopyResult& r = job_->result();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bytesWritten", static_cast<double>(r.bytesWritten));
+    o.Set("bytesSkipped", static_cast<double>(r.bytesSkipped));
+    o.Set("extentsWritten", static_cast<double>(r.extentsWritten));
+    o.Set("transport", r.transport);
+    o.Set("durationMs", r.durationMs);
+    o.Set("warnings", Strings(env, r.warnings));
+    return o;
+  }
+
+ private:
+  std::unique_ptr<CopySpec> spec_;
+  std::unique_ptr<CopyJob> job_;
+  std::atomic<bool> cancelRequested_{false};
+  std::atomic<bool> ready_{false};
+};
+
+class DiskInfoTask : public Task {
+ public:
+  explicit DiskInfoTask(TargetSpec t) : target_(std::move(t)) {}
+  void Run(const std::function<void(const Progress&)>&) override {
+    auto sink = MakeSink(target_, false);
+    if (sink->Open(error_)) {
+      result_.capacityBytes = sink->Capacity();
+      result_.transport = sink->Transport();
+      sink->ReadMetadata(result_.metadata, error_);
+    }
+    JobError closeErr;
+    sink->Close(closeErr);
+    if (!error_ && closeErr) error_ = closeErr;
+    result_.warnings = sink->TakeWarnings();
+  }
+  const JobError& Error() const override { return error_; }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("capacityBytes", static_cast<double>(result_.capacityBytes));
+    o.Set("transport", result_.transport);
+    Napi::Object md = Napi::Object::New(env);
+    for (const auto& kv : result_.metadata) md.Set(kv.first, kv.second);
+    o.Set("metadata", md);
+    o.Set("warnings", Strings(env, result_.warnings));
+    return o;
+  }
+
+ private:
+  TargetSpec target_;
+  JobError error_;
+  DiskInfoResult result_;
+};
+
+// Starts `task` on its own thread; returns { promise, cancel }.
+Napi::Object Start(Napi::Env env, std::unique_ptr<Task> task, Napi::Value onProgress) {
+  Addon* addon = env.GetInstanceData<Addon>();
+  uint64_t id = addon->nextId++;
+  auto r = std::make_unique<Running>(Running{std::move(task), std::thread(), Napi::Promise::Deferred::New(env), Tsfn()});
+  Napi::Function cb = onProgress.IsFunction() ? onProgress.As<Napi::Function>() : Napi::Function();
+  r->tsfn = Tsfn::New(env, cb, "vmrestore-vddk", 0, 1);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("promise", r->deferred.Promise());
+  Task* t = r->task.get();
+  Tsfn tsfn = r->tsfn;
+  r->thread = std::thread([t, tsfn, id]() mutable {
+    t->Run([&](const Progress& p) { tsfn.NonBlockingCall(new Message{id, false, p}); });
+    tsfn.BlockingCall(new Message{id, true, {}});
+    tsfn.Release();
+  });
+  addon->running.emplace(id, std::move(r));
+  out.Set("cancel", Napi::Function::New(env, [id](const Napi::CallbackInfo& info) {
+            Addon* a = info.Env().GetInstanceData<Addon>();
+            auto it = a->running.find(id);
+            if (it != a->running.end()) it->second->task->Cancel();
+          }));
+  return out;
+}
+
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  return Start(info.Env(), std::make_unique<CopyTask>(ParseCopy(info[0].As<Napi::Object>())), info[1]);
+}
+
+Napi::Value DiskInfo(const Napi::CallbackInfo& info) {
+  return Start(info.Env(), std::make_unique<DiskInfoTask>(ParseTarget(info[0].As<Napi::Object>())),
+               info.Env().Undefined());
+}
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  info.Env().GetInstanceData<Addon>()->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+// At environment teardown (process exit, worker_thread end) cancel every
+// job and wait for its thread, so no thread outlives the Napi state it posts to.
+void Cleanup(Addon* addon) {
+  for (auto& kv : addon->running) kv.second->task->Cancel();
+  for (auto& kv : addon->running)
+    if (kv.second->thread.joinable()) kv.second->thread.join();
+  addon->running.clear();
+}
+
+Napi::Object InitImpl(Napi::Env env, Napi::Object exports) {
+  auto* addon = new Addon();
+  env.SetInstanceData<Addon>(addon);
+  env.AddCleanupHook([addon]() { Cleanup(addon); });
+  exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
+  exports.Set("diskInfo", Napi::Function::New(env, DiskInfo, "diskInfo"));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  return exports;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports);
+Napi::Object Init(Napi::Env env, Napi::Object exports) { return InitImpl(env, exports); }
+
+}  // namespace vmrestore
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return vmrestore::Init(env, exports); }
+
+NODE_API_MODULE(vddk, InitModule)

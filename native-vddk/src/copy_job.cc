@@ -1,0 +1,256 @@
+#include "copy_job.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "sha256.h"
+
+namespace vmrestore {
+
+namespace {
+
+uint64_t NowNs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+bool AllZero(const uint8_t* p, size_t len) {
+  // Compare word-wise; buffers are page aligned and len is a multiple of 1 KiB.
+  const uint64_t* w = reinterpret_cast<const uint64_t*>(p);
+  for (size_t i = 0; i < len / 8; i++)
+    if (w[i]) return false;
+  return true;
+}
+
+std::string Hex(const uint8_t* d, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; i++) {
+    s += digits[d[i] >> 4];
+    s += digits[d[i] & 15];
+  }
+  return s;
+}
+
+}  // namespace
+
+CopyJob::CopyJob(std::unique_ptr<CopySpec> spec, ProgressFn progress)
+    : spec_(std::move(spec)), progress_(std::move(progress)) {
+  for (const auto& e : spec_->extents) bytesTotal_ += e.length;
+}
+
+CopyJob::~CopyJob() {
+  for (int fd : fds_)
+    if (fd >= 0) ::close(fd);
+}
+
+void CopyJob::Cancel() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool CopyJob::CheckCapacity(const Sink& sink) {
+  uint64_t cap = sink.Capacity();
+  for (size_t i = 0; i < spec_->extents.size(); i++) {
+    const auto& e = spec_->extents[i];
+    if (e.targetOffset + e.length > cap) {
+      error_.Set("CAPACITY_MISMATCH", "extent " + std::to_string(i) + " ends at byte " +
+                                          std::to_string(e.targetOffset + e.length) + " but the target holds " +
+                                          std::to_string(cap) + " bytes; nothing was written");
+      return false;
+    }
+  }
+  return true;
+}
+
+void CopyJob::Run() {
+  startNs_ = NowNs();
+  std::unique_ptr<Sink> sink = MakeSink(spec_->target, true);
+  if (sink->Open(error_) && CheckCapacity(*sink) && sink->WriteMetadata(spec_->metadata, error_)) {
+    for (const auto& path : spec_->sources) {
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        error_.Set("IO_ERROR", "cannot open source " + path + ": " + std::strerror(errno));
+        break;
+      }
+      fds_.push_back(fd);
+    }
+    if (!error_) {
+      for (size_t i = 0; i < spec_->bufferCount; i++) {
+        auto* p = static_cast<uint8_t*>(std::aligned_alloc(4096, spec_->bufferBytes));
+        if (!p) {
+          error_.Set("IO_ERROR", "out of memory for copy buffers");
+          break;
+        }
+        bufs_.emplace_back(p);
+        free_.push_back(i);
+      }
+    }
+    if (!error_) {
+      std::thread reader([this] { ReaderMain(); });
+      WriterLoop(*sink);
+      stop_ = true;
+      cv_.notify_all();
+      reader.join();
+      if (!error_ && cancelled_) error_.Set("CANCELLED", "copy cancelled");
+      if (!error_ && readerError_) error_ = readerError_;
+    }
+    // Persist what was written even when the job failed part-way; only a
+    // successful job reports a flush failure as its error.
+    JobError flushErr;
+    sink->Flush(flushErr);
+    if (!error_ && flushErr) error_ = flushErr;
+  }
+  JobError closeErr;
+  sink->Close(closeErr);
+  if (!error_ && closeErr) error_ = closeErr;
+  result_.transport = sink->Transport();
+  result_.warnings = sink->TakeWarnings();
+  result_.durationMs = static_cast<double>(NowNs() - startNs_) / 1e6;
+  if (!error_) MaybeProgress(true);
+}
+
+void CopyJob::WriterLoop(Sink& sink) {
+  const bool zeroSkip = spec_->target.kind == "file" && spec_->target.fresh;
+  for (;;) {
+    Chunk c;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return cancelled_ || !full_.empty() || readerDone_; });
+      if (cancelled_) return;
+      if (full_.empty()) return;  // reader finished (or failed) and everything before it is written
+      c = full_.front();
+      full_.pop_front();
+    }
+    const uint8_t* data = bufs_[c.buf].get();
+    if (zeroSkip && AllZero(data, c.len)) {
+      result_.bytesSkipped += c.len;
+    } else {
+      if (!sink.Write(c.targetOffset, data, c.len, error_)) {
+        error_.message = "extent " + std::to_string(c.extent) + ": " + error_.message;
+        ReleaseFree(c.buf);
+        return;
+      }
+      result_.bytesWritten += c.len;
+    }
+    ReleaseFree(c.buf);
+    bytesDone_ += c.len;
+    if (c.lastOfExtent) result_.extentsWritten++;
+    MaybeProgress(false);
+  }
+}
+
+void CopyJob::MaybeProgress(bool force) {
+  if (!progress_) return;
+  uint64_t now = NowNs();
+  if (!force && now - lastProgressNs_ < uint64_t(spec_->progressIntervalMs) * 1000000) return;
+  lastProgressNs_ = now;
+  double secs = static_cast<double>(now - startNs_) / 1e9;
+  progress_(Progress{bytesDone_, bytesTotal_, result_.extentsWritten, secs > 0 ? bytesDone_ / secs : 0});
+}
+
+bool CopyJob::AcquireFree(size_t& buf) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return Stopping() || !free_.empty(); });
+  if (Stopping()) return false;
+  buf = free_.front();
+  free_.pop_front();
+  return true;
+}
+
+void CopyJob::ReleaseFree(size_t buf) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(buf);
+  }
+  cv_.notify_all();
+}
+
+bool CopyJob::ReadFully(int fd, uint64_t off, uint8_t* dst, size_t len, uint32_t extent, JobError& err) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(fd, dst + done, len - done, static_cast<off_t>(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const auto& e = spec_->extents[extent];
+      err.Set("IO_ERROR", "extent " + std::to_string(extent) + ": cannot read source " +
+                              spec_->sources[e.source] + " at byte " + std::to_string(off + done) + ": " +
+                              (n < 0 ? std::strerror(errno) : "end of file"));
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Hashes the extent's check range through one ring buffer before any of the
+// extent is queued for writing.
+bool CopyJob::VerifyCheck(uint32_t index, int fd, size_t buf, JobError& err) {
+  const auto& e = spec_->extents[index];
+  Sha256 h;
+  uint8_t* p = bufs_[buf].get();
+  for (uint64_t off = 0; off < e.checkLength; off += spec_->bufferBytes) {
+    if (Stopping()) return false;
+    size_t len = static_cast<size_t>(std::min<uint64_t>(spec_->bufferBytes, e.checkLength - off));
+    if (!ReadFully(fd, e.checkOffset + off, p, len, index, err)) return false;
+    h.Update(p, len);
+  }
+  uint8_t got[32];
+  h.Final(got);
+  if (std::memcmp(got, e.sha256, 32) != 0) {
+    err.Set("CHECKSUM_MISMATCH", "extent " + std::to_string(index) + " (source " + std::to_string(e.source) +
+                                     " bytes " + std::to_string(e.checkOffset) + ".." +
+                                     std::to_string(e.checkOffset + e.checkLength) + ", target offset " +
+                                     std::to_string(e.targetOffset) + "): sha256 " + Hex(got, 32) + " expected " +
+                                     Hex(e.sha256, 32) + "; the extent was not written");
+    return false;
+  }
+  return true;
+}
+
+void CopyJob::ReaderMain() {
+  JobError err;
+  for (uint32_t i = 0; i < spec_->extents.size() && !err && !Stopping(); i++) {
+    const auto& e = spec_->extents[i];
+    int fd = fds_[e.source];
+    if (e.hasCheck) {
+      size_t buf;
+      if (!AcquireFree(buf)) break;
+      bool ok = VerifyCheck(i, fd, buf, err);
+      ReleaseFree(buf);
+      if (!ok) break;
+    }
+    for (uint64_t off = 0; off < e.length; off += spec_->bufferBytes) {
+      size_t buf;
+      if (!AcquireFree(buf)) break;
+      size_t len = static_cast<size_t>(std::min<uint64_t>(spec_->bufferBytes, e.length - off));
+      if (!ReadFully(fd, e.sourceOffset + off, bufs_[buf].get(), len, i, err)) {
+        ReleaseFree(buf);
+        break;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        full_.push_back(Chunk{buf, e.targetOffset + off, len, i, off + len >= e.length});
+      }
+      cv_.notify_all();
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    readerDone_ = true;
+    readerError_ = err;
+  }
+  cv_.notify_all();
+}
+
+}  // namespace vmrestore

@@ -1,0 +1,79 @@
+// The copy pipeline, free of Napi: a reader thread fills a fixed ring of
+// buffers from the source files (verifying extent checksums first), and the
+// writer thread (which owns the sink) drains it in order. Memory is
+// bufferCount * bufferBytes whatever the disk size.
+#ifndef VMRESTORE_COPY_JOB_H
+#define VMRESTORE_COPY_JOB_H
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "sink.h"
+#include "spec.h"
+
+namespace vmrestore {
+
+class CopyJob {
+ public:
+  using ProgressFn = std::function<void(const Progress&)>;
+
+  CopyJob(std::unique_ptr<CopySpec> spec, ProgressFn progress);
+  ~CopyJob();
+  // Runs the whole job on the calling thread (the addon's writer thread);
+  // starts and joins the reader thread itself.
+  void Run();
+  void Cancel();
+
+  const JobError& error() const { return error_; }
+  const CopyResult& result() const { return result_; }
+
+ private:
+  struct Chunk {
+    size_t buf;
+    uint64_t targetOffset;
+    size_t len;
+    uint32_t extent;
+    bool lastOfExtent;
+  };
+  struct FreeDeleter {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+
+  void ReaderMain();
+  bool ReadFully(int fd, uint64_t off, uint8_t* dst, size_t len, uint32_t extent, JobError& err);
+  bool VerifyCheck(uint32_t index, int fd, size_t buf, JobError& err);
+  bool AcquireFree(size_t& buf);
+  void ReleaseFree(size_t buf);
+  bool Stopping() const { return cancelled_.load() || stop_.load(); }
+  void WriterLoop(Sink& sink);
+  bool CheckCapacity(const Sink& sink);
+  void MaybeProgress(bool force);
+
+  std::unique_ptr<CopySpec> spec_;
+  ProgressFn progress_;
+  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> bufs_;
+  std::vector<int> fds_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<size_t> free_;
+  std::deque<Chunk> full_;
+  bool readerDone_ = false;
+  JobError readerError_;
+
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> stop_{false};
+  JobError error_;
+  CopyResult result_;
+  uint64_t bytesTotal_ = 0, bytesDone_ = 0;
+  uint64_t startNs_ = 0, lastProgressNs_ = 0;
+};
+
+}  // namespace vmrestore
+
+#endif

@@ -1,0 +1,55 @@
+/**
+ * TypeScript facade of the native block-copy addon (build/Release/vddk.node).
+ * Validates every argument here (validate.ts); the C++ side trusts them.
+ */
+import { VddkError } from './errors';
+import { loadAddon } from './native';
+import type { CopyOptions, CopyProgress, CopyResult, DiskInfo, Target } from './types';
+import { checkCopy, checkDiskInfoTarget } from './validate';
+
+export { VddkError } from './errors';
+export type * from './types';
+export { SECTOR, WRITE_ALIGN, TRANSPORTS } from './validate';
+
+/**
+ * Copies extents of local source files into a target disk on threads the
+ * addon owns. Resolves after the target is flushed; rejects with a VddkError.
+ */
+export async function copy(opts: CopyOptions): Promise<CopyResult> {
+  const job = checkCopy(opts);
+  if (opts.signal?.aborted) throw new VddkError('copy(): cancelled before it started', 'CANCELLED');
+  let progressError: unknown;
+  let task: { cancel(): void } | undefined;
+  const userProgress = opts.onProgress;
+  const onProgress = userProgress
+    ? (p: unknown) => {
+        if (progressError !== undefined) return;
+        try {
+          userProgress(p as CopyProgress);
+        } catch (err) {
+          // A throwing callback stops the job and becomes its error.
+          progressError = err;
+          task?.cancel();
+        }
+      }
+    : undefined;
+  const native = loadAddon().copy(job, onProgress);
+  task = native;
+  const onAbort = (): void => native.cancel();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const result = (await native.promise) as CopyResult;
+    if (progressError !== undefined) throw progressError;
+    return result;
+  } catch (err) {
+    throw progressError ?? err;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Capacity, metadata (ddb keys without prefix) and transport of a target disk; never writes. */
+export async function diskInfo(target: Target): Promise<DiskInfo> {
+  const t = checkDiskInfoTarget(target);
+  return (await loadAddon().diskInfo(t).promise) as DiskInfo;
+}

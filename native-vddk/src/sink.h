@@ -1,0 +1,44 @@
+// Where a copy writes: a local disk (file_sink.cc) or VixDiskLib (vddk_sink.cc).
+// All methods run on the job's writer thread and report failures as data.
+#ifndef VMRESTORE_SINK_H
+#define VMRESTORE_SINK_H
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "spec.h"
+
+namespace vmrestore {
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Opens the disk; afterwards Capacity() and Transport() are valid.
+  virtual bool Open(JobError& err) = 0;
+  virtual uint64_t Capacity() const = 0;
+  virtual std::string Transport() const = 0;
+  virtual bool ReadMetadata(std::map<std::string, std::string>& out, JobError& err) = 0;
+  virtual bool WriteMetadata(const std::vector<std::pair<std::string, std::string>>& kv, JobError& err) = 0;
+  // offset and len are multiples of 1 KiB (checked in TypeScript).
+  virtual bool Write(uint64_t offset, const uint8_t* data, size_t len, JobError& err) = 0;
+  virtual bool Flush(JobError& err) = 0;
+  // Releases everything Open acquired; safe to call twice.
+  virtual bool Close(JobError& err) = 0;
+  // Messages the library produced (VDDK log/warn/panic), drained.
+  virtual std::vector<std::string> TakeWarnings() { return {}; }
+};
+
+std::unique_ptr<Sink> MakeFileSink(const TargetSpec& t, bool forWrite);
+std::unique_ptr<Sink> MakeVddkSink(const TargetSpec& t, bool forWrite);
+
+inline std::unique_ptr<Sink> MakeSink(const TargetSpec& t, bool forWrite) {
+  return t.kind == "vddk" ? MakeVddkSink(t, forWrite) : MakeFileSink(t, forWrite);
+}
+
+}  // namespace vmrestore
+
+#endif

@@ -1,0 +1,87 @@
+// The baton: plain C++ copies of everything JS passed in (filled on the main
+// thread, read on worker threads) and of everything the job produces
+// (turned into JS on the main thread). No Napi types in here.
+#ifndef VMRESTORE_SPEC_H
+#define VMRESTORE_SPEC_H
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vmrestore {
+
+// An error recorded as data on a worker thread.
+struct JobError {
+  std::string code;     // stable: CHECKSUM_MISMATCH, VIX_E_FILE_NOT_FOUND, ...
+  std::string message;
+  bool hasVix = false;
+  uint64_t vixError = 0;
+  explicit operator bool() const { return !code.empty(); }
+  void Set(std::string c, std::string m) {
+    if (code.empty()) {  // the first error wins
+      code = std::move(c);
+      message = std::move(m);
+    }
+  }
+};
+
+struct ExtentSpec {
+  uint32_t source = 0;
+  uint64_t sourceOffset = 0;
+  uint64_t targetOffset = 0;
+  uint64_t length = 0;
+  bool hasCheck = false;
+  uint64_t checkOffset = 0;
+  uint64_t checkLength = 0;
+  uint8_t sha256[32] = {};
+};
+
+struct TargetSpec {
+  std::string kind;  // "file" | "vddk"
+  // file
+  std::string path;
+  bool fresh = false;
+  // vddk
+  std::string libDir, server, thumbprint, username, password, cookie, vmMoref, snapshotMoref, diskPath, configFile;
+  bool hasPassword = false, hasCookie = false, hasSnapshot = false, hasConfigFile = false;
+  std::vector<std::string> transports;
+};
+
+struct CopySpec {
+  std::vector<std::string> sources;
+  std::vector<ExtentSpec> extents;
+  TargetSpec target;
+  uint32_t progressIntervalMs = 250;
+  size_t bufferBytes = 4 << 20;
+  size_t bufferCount = 4;
+  std::vector<std::pair<std::string, std::string>> metadata;
+};
+
+struct CopyResult {
+  uint64_t bytesWritten = 0;
+  uint64_t bytesSkipped = 0;
+  uint64_t extentsWritten = 0;
+  std::string transport;
+  double durationMs = 0;
+  std::vector<std::string> warnings;
+};
+
+struct DiskInfoResult {
+  uint64_t capacityBytes = 0;
+  std::map<std::string, std::string> metadata;
+  std::string transport;
+  std::vector<std::string> warnings;
+};
+
+struct Progress {
+  uint64_t bytesDone = 0;
+  uint64_t bytesTotal = 0;
+  uint64_t extentsDone = 0;
+  double rateBytesPerSec = 0;
+};
+
+}  // namespace vmrestore
+
+#endif

@@ -1,0 +1,79 @@
+/** One run of bytes to copy: `length` bytes of sources[source] from sourceOffset to targetOffset. */
+export interface CopyExtent {
+  source: number;
+  sourceOffset: number;
+  targetOffset: number;
+  length: number;
+  /**
+   * A range of the source file, containing [sourceOffset, sourceOffset+length),
+   * whose SHA-256 (hex) is verified before any of this extent is written.
+   */
+  check?: { offset: number; length: number; sha256: string };
+}
+
+export type Transport = 'san' | 'hotadd' | 'nbdssl' | 'nbd';
+
+/** A local disk: a disk-model descriptor (.vmdk) or a raw image. */
+export interface FileTarget {
+  kind: 'file';
+  path: string;
+  /** The target is known to be all zeros: all-zero buffers are not written. */
+  fresh?: boolean;
+}
+
+/** A disk of a VM reached through VMware's VixDiskLib. */
+export interface VddkTarget {
+  kind: 'vddk';
+  libDir: string;
+  server: string;
+  thumbprint: string;
+  username?: string;
+  password?: string;
+  cookie?: string;
+  vmMoref: string;
+  snapshotMoref?: string;
+  transports: Transport[];
+  diskPath: string;
+  configFile?: string;
+}
+
+export type Target = FileTarget | VddkTarget;
+
+export interface CopyProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  extentsDone: number;
+  rateBytesPerSec: number;
+}
+
+export interface CopyOptions {
+  sources: string[];
+  extents: CopyExtent[];
+  target: Target;
+  signal?: AbortSignal;
+  onProgress?: (p: CopyProgress) => void;
+  progressIntervalMs?: number;
+  /** Size of each of the 4 ring buffers; a multiple of 4096 in [65536, 268435456]. Default 4 MiB. */
+  bufferBytes?: number;
+  /** Disk metadata (VixDiskLib keys without the "ddb." prefix, e.g. "adapterType"). */
+  writeMetadata?: Record<string, string>;
+}
+
+export interface CopyResult {
+  /** Bytes handed to the target (zero buffers skipped on a fresh file target are not counted). */
+  bytesWritten: number;
+  bytesSkipped: number;
+  extentsWritten: number;
+  /** Transport actually used: 'file' for file targets, VixDiskLib_GetTransportMode otherwise. */
+  transport: string;
+  durationMs: number;
+  /** Messages from VDDK's log/warn/panic callbacks and from the target. */
+  warnings: string[];
+}
+
+export interface DiskInfo {
+  capacityBytes: number;
+  metadata: Record<string, string>;
+  transport: string;
+  warnings: string[];
+}

@@ -1,0 +1,163 @@
+import { VddkError } from './errors';
+import type { CopyExtent, CopyOptions, Target } from './types';
+
+/**
+ * Argument checks. Every message has one format:
+ *   "<fn>(): <path> must be <expectation>, got <value>"
+ * and the C++ side trusts whatever passes here.
+ */
+
+export const SECTOR = 512;
+export const WRITE_ALIGN = 1024; // MISSION R1.4: whole sectors, and a multiple of 1 KiB
+export const TRANSPORTS = ['san', 'hotadd', 'nbdssl', 'nbd'] as const;
+export const BUFFER_COUNT = 4;
+const MIN_BUFFER = 64 * 1024;
+const MAX_BUFFER = 256 * 1024 * 1024;
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'function') return 'a function';
+  return String(v);
+}
+
+export function fail(fn: string, path: string, expectation: string, got: unknown, code = 'INVALID_ARG'): never {
+  throw new VddkError(`${fn}(): ${path} must be ${expectation}, got ${show(got)}`, code);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function nonEmptyString(fn: string, path: string, v: unknown): string {
+  if (typeof v !== 'string' || v.length === 0 || v.includes('\0')) fail(fn, path, 'a non-empty string', v);
+  return v;
+}
+
+function optionalString(fn: string, path: string, v: unknown): string | undefined {
+  return v === undefined ? undefined : nonEmptyString(fn, path, v);
+}
+
+function offset(fn: string, path: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(fn, path, 'a non-negative safe integer', v);
+  return v;
+}
+
+function positive(fn: string, path: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(fn, path, 'a positive safe integer', v);
+  return v;
+}
+
+/** The plain object handed to C++ for a target. */
+export function checkTarget(fn: string, t: unknown): Record<string, unknown> {
+  if (!isObject(t)) fail(fn, 'target', 'an object', t);
+  if (t.kind === 'file') {
+    const path = nonEmptyString(fn, 'target.path', t.path);
+    if (t.fresh !== undefined && typeof t.fresh !== 'boolean') fail(fn, 'target.fresh', 'a boolean', t.fresh);
+    return { kind: 'file', path, fresh: t.fresh === true };
+  }
+  if (t.kind !== 'vddk') fail(fn, 'target.kind', '"file" or "vddk"', t.kind);
+  const out: Record<string, unknown> = { kind: 'vddk' };
+  for (const k of ['libDir', 'server', 'thumbprint', 'vmMoref', 'diskPath'] as const) {
+    out[k] = nonEmptyString(fn, `target.${k}`, t[k]);
+  }
+  for (const k of ['username', 'password', 'cookie', 'snapshotMoref', 'configFile'] as const) {
+    const v = optionalString(fn, `target.${k}`, t[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  if ((out.cookie === undefined) === (out.password === undefined)) {
+    fail(fn, 'target', 'given exactly one of password or cookie', t.cookie === undefined ? 'neither' : 'both');
+  }
+  if (out.password !== undefined && out.username === undefined) {
+    fail(fn, 'target.username', 'a non-empty string when password is given', t.username);
+  }
+  if (!/^\[[^\]]+\] \S/.test(out.diskPath as string)) {
+    fail(fn, 'target.diskPath', 'a datastore path like "[ds] vm/vm.vmdk"', t.diskPath);
+  }
+  const tr = t.transports;
+  if (!Array.isArray(tr) || tr.length === 0) fail(fn, 'target.transports', 'a non-empty array', tr);
+  tr.forEach((m, i) => {
+    if (!(TRANSPORTS as readonly unknown[]).includes(m)) {
+      fail(fn, `target.transports[${i}]`, `one of ${TRANSPORTS.join(', ')}`, m);
+    }
+    if (tr.indexOf(m) !== i) fail(fn, `target.transports[${i}]`, 'listed once', m);
+  });
+  out.transports = [...tr];
+  return out;
+}
+
+function checkExtent(fn: string, i: number, e: unknown, sourceCount: number): Record<string, unknown> {
+  const p = `extents[${i}]`;
+  if (!isObject(e)) fail(fn, p, 'an object', e);
+  const x = e as unknown as CopyExtent;
+  const source = offset(fn, `${p}.source`, x.source);
+  if (source >= sourceCount) fail(fn, `${p}.source`, `an index into sources (0..${sourceCount - 1})`, source);
+  const sourceOffset = offset(fn, `${p}.sourceOffset`, x.sourceOffset);
+  const targetOffset = offset(fn, `${p}.targetOffset`, x.targetOffset);
+  const length = positive(fn, `${p}.length`, x.length);
+  if (targetOffset % WRITE_ALIGN !== 0) {
+    fail(fn, `${p}.targetOffset`, `a multiple of ${WRITE_ALIGN}`, targetOffset, 'UNALIGNED_EXTENT');
+  }
+  if (length % WRITE_ALIGN !== 0) fail(fn, `${p}.length`, `a multiple of ${WRITE_ALIGN}`, length, 'UNALIGNED_EXTENT');
+  const out: Record<string, unknown> = { source, sourceOffset, targetOffset, length };
+  if (x.check !== undefined) {
+    if (!isObject(x.check)) fail(fn, `${p}.check`, 'an object', x.check);
+    const co = offset(fn, `${p}.check.offset`, x.check.offset);
+    const cl = positive(fn, `${p}.check.length`, x.check.length);
+    if (co > sourceOffset || co + cl < sourceOffset + length) {
+      fail(fn, `${p}.check`, `a range containing bytes ${sourceOffset}..${sourceOffset + length}`, `${co}..${co + cl}`);
+    }
+    const sha = x.check.sha256;
+    if (typeof sha !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha)) {
+      fail(fn, `${p}.check.sha256`, 'a SHA-256 as 64 hex digits', sha);
+    }
+    out.check = { offset: co, length: cl, sha256: Buffer.from(sha, 'hex') };
+  }
+  return out;
+}
+
+/** Checks CopyOptions and returns the plain job object for C++. */
+export function checkCopy(opts: CopyOptions): Record<string, unknown> {
+  const fn = 'copy';
+  if (!isObject(opts)) fail(fn, 'opts', 'an object', opts);
+  const { sources, extents } = opts;
+  if (!Array.isArray(sources) || sources.length === 0) fail(fn, 'sources', 'a non-empty array', sources);
+  sources.forEach((s, i) => nonEmptyString(fn, `sources[${i}]`, s));
+  if (!Array.isArray(extents)) fail(fn, 'extents', 'an array', extents);
+  const ex = extents.map((e, i) => checkExtent(fn, i, e, sources.length));
+  const target = checkTarget(fn, opts.target);
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+    fail(fn, 'signal', 'an AbortSignal', opts.signal);
+  }
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') {
+    fail(fn, 'onProgress', 'a function', opts.onProgress);
+  }
+  const progressIntervalMs = opts.progressIntervalMs ?? 250;
+  if (!Number.isSafeInteger(progressIntervalMs) || progressIntervalMs < 0 || progressIntervalMs > 3_600_000) {
+    fail(fn, 'progressIntervalMs', 'an integer from 0 to 3600000', opts.progressIntervalMs);
+  }
+  const bufferBytes = opts.bufferBytes ?? 4 * 1024 * 1024;
+  if (!Number.isSafeInteger(bufferBytes) || bufferBytes % 4096 !== 0 || bufferBytes < MIN_BUFFER || bufferBytes > MAX_BUFFER) {
+    fail(fn, 'bufferBytes', `a multiple of 4096 from ${MIN_BUFFER} to ${MAX_BUFFER}`, opts.bufferBytes);
+  }
+  const metadata: [string, string][] = [];
+  if (opts.writeMetadata !== undefined) {
+    if (!isObject(opts.writeMetadata)) fail(fn, 'writeMetadata', 'an object of strings', opts.writeMetadata);
+    for (const [k, v] of Object.entries(opts.writeMetadata)) {
+      if (!/^[A-Za-z][A-Za-z0-9_.]*$/.test(k) || k.startsWith('ddb.')) {
+        fail(fn, 'writeMetadata key', 'a VixDiskLib key like "adapterType" (no "ddb." prefix)', k);
+      }
+      if (typeof v !== 'string' || /["\r\n\0]/.test(v)) {
+        fail(fn, `writeMetadata.${k}`, 'a string without quotes or line breaks', v);
+      }
+      metadata.push([k, v]);
+    }
+  }
+  return { sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: BUFFER_COUNT, metadata };
+}
+
+export function checkDiskInfoTarget(target: Target): Record<string, unknown> {
+  return checkTarget('diskInfo', target);
+}

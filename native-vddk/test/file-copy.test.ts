@@ -1,0 +1,125 @@
+// The `file` target writes the right bytes into a disk-model disk or a raw image.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { copy, diskInfo } from '../src';
+import type { CopyProgress } from '../src';
+import { flatOf, makeDisk, randomExtents, readCid, tmpDir, writeSource } from './helpers';
+
+const MiB = 1024 * 1024;
+const qemuOk = spawnSync('bash', [path.join(__dirname, 'ensure-qemu.sh')]).status === 0;
+
+describe('copy to a file target', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tmpDir();
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('copies random extents byte for byte into the flat extent of a descriptor', async () => {
+    const capacity = 16 * MiB;
+    const src = writeSource(path.join(dir, 'src.bin'), 8 * MiB);
+    const desc = makeDisk(dir, 'vm', capacity);
+    const expected = Buffer.alloc(capacity);
+    const extents = randomExtents(src, capacity, 40, expected);
+    const seen: number[] = [];
+    const result = await copy({
+      sources: [path.join(dir, 'src.bin')],
+      extents,
+      target: { kind: 'file', path: desc },
+      bufferBytes: 64 * 1024,
+      progressIntervalMs: 0,
+      onProgress: (p) => seen.push(p.bytesDone),
+    });
+    expect(fs.readFileSync(flatOf(desc)).equals(expected)).toBe(true);
+    expect(result.transport).toBe('file');
+    expect(result.extentsWritten).toBe(40);
+    expect(result.bytesWritten).toBe(extents.reduce((n, e) => n + e.length, 0));
+    expect(seen.at(-1)).toBe(result.bytesWritten);
+    expect(readCid(desc)).toMatch(/^[0-9a-f]{8}$/);
+    expect(readCid(desc)).not.toBe('6c1e2f3a');
+    expect(fs.statSync(flatOf(desc)).size).toBe(capacity);
+  });
+
+  it('writes a raw image and several sources, later extents overwriting earlier ones', async () => {
+    const a = writeSource(path.join(dir, 'a'), 1 * MiB);
+    const b = writeSource(path.join(dir, 'b'), 1 * MiB);
+    const raw = path.join(dir, 'disk.raw');
+    fs.writeFileSync(raw, Buffer.alloc(2 * MiB));
+    const expected = Buffer.alloc(2 * MiB);
+    a.copy(expected, 0, 0, MiB);
+    b.copy(expected, 512 * 1024, 4096, 4096 + 8192);
+    await copy({
+      sources: [path.join(dir, 'a'), path.join(dir, 'b')],
+      extents: [
+        { source: 0, sourceOffset: 0, targetOffset: 0, length: MiB },
+        { source: 1, sourceOffset: 4096, targetOffset: 512 * 1024, length: 8192 },
+      ],
+      target: { kind: 'file', path: raw },
+    });
+    expect(fs.readFileSync(raw).equals(expected)).toBe(true);
+  });
+
+  it('skips zero buffers only when the target is fresh', async () => {
+    fs.writeFileSync(path.join(dir, 'zeros'), Buffer.alloc(MiB));
+    const desc = makeDisk(dir, 'vm', 4 * MiB);
+    const extents = [{ source: 0, sourceOffset: 0, targetOffset: 0, length: MiB }];
+    const fresh = await copy({ sources: [path.join(dir, 'zeros')], extents, target: { kind: 'file', path: desc, fresh: true } });
+    expect([fresh.bytesWritten, fresh.bytesSkipped]).toEqual([0, MiB]);
+    fs.writeFileSync(flatOf(desc), Buffer.alloc(4 * MiB, 0xff));
+    const used = await copy({ sources: [path.join(dir, 'zeros')], extents, target: { kind: 'file', path: desc } });
+    expect([used.bytesWritten, used.bytesSkipped]).toEqual([MiB, 0]);
+    expect(fs.readFileSync(flatOf(desc)).subarray(0, MiB).equals(Buffer.alloc(MiB))).toBe(true);
+  });
+
+  it('throttles progress to progressIntervalMs, always reporting the end', async () => {
+    writeSource(path.join(dir, 's'), 4 * MiB);
+    const raw = path.join(dir, 'disk.raw');
+    fs.writeFileSync(raw, Buffer.alloc(4 * MiB));
+    const seen: CopyProgress[] = [];
+    await copy({
+      sources: [path.join(dir, 's')],
+      extents: [{ source: 0, sourceOffset: 0, targetOffset: 0, length: 4 * MiB }],
+      target: { kind: 'file', path: raw },
+      bufferBytes: 64 * 1024,
+      progressIntervalMs: 60_000,
+      onProgress: (p) => seen.push(p),
+    });
+    // the first buffer (interval counted from the start) and the final report
+    expect(seen.length).toBeLessThanOrEqual(2);
+    expect(seen.at(-1)).toMatchObject({ bytesDone: 4 * MiB, bytesTotal: 4 * MiB, extentsDone: 1 });
+  });
+
+  it('writes metadata as ddb keys and reads it back with diskInfo', async () => {
+    const desc = makeDisk(dir, 'vm', 4 * MiB);
+    fs.writeFileSync(path.join(dir, 's'), Buffer.alloc(1024, 7));
+    await copy({
+      sources: [path.join(dir, 's')],
+      extents: [{ source: 0, sourceOffset: 0, targetOffset: 0, length: 1024 }],
+      target: { kind: 'file', path: desc },
+      writeMetadata: { adapterType: 'pvscsi', 'uuid': '60 00 C2 9a' },
+    });
+    expect(fs.readFileSync(desc, 'utf8')).toContain('ddb.adapterType = "pvscsi"');
+    const info = await diskInfo({ kind: 'file', path: desc });
+    expect(info).toMatchObject({ capacityBytes: 4 * MiB, transport: 'file' });
+    expect(info.metadata).toMatchObject({ adapterType: 'pvscsi', uuid: '60 00 C2 9a', virtualHWVersion: '14' });
+  });
+
+  (qemuOk ? it : it.skip)('leaves a disk that qemu-img reads and compares equal to the expected image', async () => {
+    const capacity = 8 * MiB;
+    const src = writeSource(path.join(dir, 'src.bin'), 4 * MiB);
+    const desc = makeDisk(dir, 'vm', capacity);
+    const expected = Buffer.alloc(capacity);
+    const extents = randomExtents(src, capacity, 20, expected);
+    await copy({ sources: [path.join(dir, 'src.bin')], extents, target: { kind: 'file', path: desc } });
+    fs.writeFileSync(path.join(dir, 'expected.raw'), expected);
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-f', 'vmdk', desc], { encoding: 'utf8' }));
+    expect(info['virtual-size']).toBe(capacity);
+    const cmp = spawnSync('qemu-img', ['compare', '-f', 'vmdk', '-F', 'raw', desc, path.join(dir, 'expected.raw')], {
+      encoding: 'utf8',
+    });
+    expect(cmp.stdout).toContain('Images are identical');
+    expect(cmp.status).toBe(0);
+  });
+});

@@ -1,0 +1,143 @@
+// The `vddk` target through the VDDK simulator (build/sim/libvixDiskLib.so.8):
+// right bytes into the right file for each transport, calls on one thread.
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { copy, diskInfo } from '../src';
+import type { Transport, VddkTarget } from '../src';
+import { configureSim, flatOf, makeDelta, makeDisk, readCid, SIM_CONFIG, SIM_LIB_DIR, tmpDir, writeSource } from './helpers';
+
+const MiB = 1024 * 1024;
+
+describe('vddk target through the simulator', () => {
+  let dir: string;
+  let vmDir: string;
+  let log: string;
+  let src: Buffer;
+  beforeEach(() => {
+    dir = tmpDir();
+    vmDir = path.join(dir, 'ds0', 'vm1');
+    fs.mkdirSync(vmDir, { recursive: true });
+    log = path.join(dir, 'sim.log');
+    configureSim({ datastores: `LocalDS_0=${path.join(dir, 'ds0')}`, log });
+    src = writeSource(path.join(dir, 'src.bin'), 2 * MiB);
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => fs.rmSync(SIM_CONFIG, { force: true }));
+
+  function target(diskPath: string, transports: Transport[], snapshotMoref?: string): VddkTarget {
+    return {
+      kind: 'vddk',
+      libDir: SIM_LIB_DIR,
+      server: 'vcenter.local',
+      thumbprint: '11:22:33',
+      username: 'administrator@vsphere.local',
+      password: 'secret',
+      vmMoref: 'vm-42',
+      transports,
+      diskPath,
+      configFile: SIM_CONFIG,
+      ...(snapshotMoref ? { snapshotMoref } : {}),
+    };
+  }
+
+  const extents = [
+    { source: 0, sourceOffset: 0, targetOffset: 1 * MiB, length: 512 * 1024 },
+    { source: 0, sourceOffset: 1 * MiB, targetOffset: 0, length: 64 * 1024 },
+  ];
+  function expected(): Buffer {
+    const img = Buffer.alloc(4 * MiB);
+    src.copy(img, 1 * MiB, 0, 512 * 1024);
+    src.copy(img, 0, 1 * MiB, 1 * MiB + 64 * 1024);
+    return img;
+  }
+
+  it('writes the opened disk over nbd and runs Open/Close/ConnectEx/Disconnect on one thread', async () => {
+    const desc = makeDisk(vmDir, 'vm1', 4 * MiB);
+    const result = await copy({
+      sources: [path.join(dir, 'src.bin')],
+      extents,
+      target: target('[LocalDS_0] vm1/vm1.vmdk', ['nbdssl', 'nbd']),
+      writeMetadata: { adapterType: 'pvscsi' },
+    });
+    expect(result.transport).toBe('nbdssl');
+    expect(result.extentsWritten).toBe(2);
+    expect(result.warnings.some((w) => w === 'log: VixDiskLib: connected to vcenter.local using transport nbdssl')).toBe(true);
+    expect(fs.readFileSync(flatOf(desc)).equals(expected())).toBe(true);
+    expect(fs.readFileSync(desc, 'utf8')).toContain('ddb.adapterType = "pvscsi"');
+
+    await diskInfo(target('[LocalDS_0] vm1/vm1.vmdk', ['nbd'])); // a second session, same control thread
+    const lines = fs.readFileSync(log, 'utf8').split('\n');
+    expect(lines.filter((l) => l.startsWith('MISUSE'))).toEqual([]);
+    const control = lines.filter((l) => /^VixDiskLib_(Open|Close|ConnectEx|Disconnect) tid=/.test(l));
+    expect(control.map((l) => l.split(' ')[0])).toEqual([
+      'VixDiskLib_ConnectEx',
+      'VixDiskLib_Open',
+      'VixDiskLib_Close',
+      'VixDiskLib_Disconnect',
+      'VixDiskLib_ConnectEx',
+      'VixDiskLib_Open',
+      'VixDiskLib_Close',
+      'VixDiskLib_Disconnect',
+    ]);
+    expect(new Set(control.map((l) => /tid=(\d+)/.exec(l)?.[1])).size).toBe(1);
+    const connect = control[0] ?? '';
+    expect(connect).toContain('vmxSpec="moref=vm-42" server="vcenter.local" thumbPrint="11:22:33" credType=1');
+    expect(connect).toContain('readOnly=0 snapshot=NULL transports="nbdssl:nbd"');
+    expect(lines.some((l) => l.startsWith('VixDiskLib_PrepareForAccess'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('VixDiskLib_EndAccess'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('VixDiskLib_Flush'))).toBe(true);
+  });
+
+  it('with hotadd and a snapshot writes the delta, leaving the parent alone', async () => {
+    const base = makeDisk(vmDir, 'vm1', 4 * MiB);
+    const delta = makeDelta(vmDir, 'vm1', 1);
+    const result = await copy({
+      sources: [path.join(dir, 'src.bin')],
+      extents,
+      target: target('[LocalDS_0] vm1/vm1-000001.vmdk', ['hotadd', 'nbd'], 'snapshot-7'),
+    });
+    expect(result.transport).toBe('hotadd');
+    expect(fs.readFileSync(flatOf(delta)).equals(expected())).toBe(true);
+    expect(fs.readFileSync(flatOf(base)).equals(Buffer.alloc(4 * MiB))).toBe(true);
+    expect(readCid(base)).toBe('6c1e2f3a');
+    expect(readCid(delta)).not.toBe('aaaabbbb');
+  });
+
+  it('with san and a snapshot writes behind the snapshot into the parent, whose CID changes', async () => {
+    const base = makeDisk(vmDir, 'vm1', 4 * MiB);
+    const delta = makeDelta(vmDir, 'vm1', 1);
+    const result = await copy({
+      sources: [path.join(dir, 'src.bin')],
+      extents,
+      target: target('[LocalDS_0] vm1/vm1-000001.vmdk', ['san', 'nbd'], 'snapshot-7'),
+    });
+    expect(result.transport).toBe('san');
+    expect(fs.readFileSync(flatOf(base)).equals(expected())).toBe(true);
+    expect(fs.readFileSync(flatOf(delta)).equals(Buffer.alloc(4 * MiB))).toBe(true);
+    expect(readCid(base)).not.toBe('6c1e2f3a');
+    expect(fs.readFileSync(log, 'utf8')).toContain(`VixDiskLib_Write tid=`);
+    expect(fs.readFileSync(log, 'utf8')).toContain(`file=${flatOf(base)} start=2048 n=1024`);
+  });
+
+  it('falls back to the next transport when the first is unavailable, with a session cookie', async () => {
+    makeDisk(vmDir, 'vm1', 4 * MiB);
+    configureSim({ datastores: `LocalDS_0=${path.join(dir, 'ds0')}`, log, unavailable: 'san,hotadd' });
+    {
+      const { password: _p, username: _u, ...rest } = target('[LocalDS_0] vm1/vm1.vmdk', ['san', 'hotadd', 'nbd']);
+      const result = await copy({ sources: [path.join(dir, 'src.bin')], extents, target: { ...rest, cookie: 'vmware_soap_session="abc"' } });
+      expect(result.transport).toBe('nbd');
+      expect(fs.readFileSync(log, 'utf8')).toContain('credType=2 cookie=set');
+    }
+  });
+
+  it('reports capacity, metadata and transport through diskInfo without writing', async () => {
+    const desc = makeDisk(vmDir, 'vm1', 4 * MiB);
+    const before = fs.readFileSync(desc, 'utf8');
+    const info = await diskInfo(target('[LocalDS_0] vm1/vm1.vmdk', ['nbd']));
+    expect(info).toMatchObject({ capacityBytes: 4 * MiB, transport: 'nbd' });
+    expect(info.metadata).toMatchObject({ adapterType: 'lsilogic', 'geometry.heads': '255' });
+    expect(fs.readFileSync(desc, 'utf8')).toBe(before);
+    expect(fs.readFileSync(log, 'utf8')).toContain('readOnly=1');
+  });
+});
