@@ -68,9 +68,15 @@ stop_redis() {
 }
 
 write_env() {
+  # A local key for secrets at rest (vCenter passwords, webhook secrets),
+  # made once per checkout and kept with the local database it protects.
+  if [ ! -s "$RUN/secret-keys" ]; then
+    (umask 077; echo "local1:$(node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64'))")" >"$RUN/secret-keys")
+  fi
   cat >"$RUN/env" <<ENV
 DATABASE_URL=postgresql://vmrestore@127.0.0.1:$(cat "$RUN/pg/port")/vmrestore
 REDIS_URL=redis://127.0.0.1:$(cat "$RUN/redis/port")
+VMRESTORE_SECRET_KEYS=$(cat "$RUN/secret-keys")
 ENV
 }
 

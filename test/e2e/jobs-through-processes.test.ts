@@ -21,8 +21,9 @@ async function http(method: 'GET' | 'POST', path: string, template: string, body
   const headers = Object.fromEntries(res.headers.entries());
   return { status: res.status, headers, body: checkContract(method, template, { statusCode: res.status, headers, body: text }) as Record<string, any> };
 }
+let vmSeq = Math.floor(Math.random() * 1e6) * 1000;
 const submit = (label: string) =>
-  http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: 'vc1', source: { vm: 'web01', point: 'p1' }, target: { vm: 'vm-7' }, label });
+  http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: 'vc1', source: { vm: 'web01', point: 'p1' }, target: { vm: `vm-${++vmSeq}` }, label });
 const getJob = (id: string) => http('GET', `/v1/restores/${id}`, '/v1/restores/{id}');
 const logOf = (id: string) => (existsSync(join(dir, `${id}.log`)) ? readFileSync(join(dir, `${id}.log`), 'utf8') : '');
 const runLines = (id: string) => logOf(id).trim().split('\n').filter((l) => l.startsWith('run '));
@@ -121,7 +122,7 @@ describe('the vmrestore CLI against the running API', () => {
 
   it('submits with --watch, prints progress and exits 0 when the job succeeds', async () => {
     if (!workers.length) workers.push(await startTestWorker(env));
-    const r = cli('submit', '--kind', 'in_place', '--vcenter', 'vc1', '--source-vm', 'web01', '--point', 'p1', '--target-vm', 'vm-9', '--label', 'plan:steps=a,b;slow=a:300', '--watch', '--interval', '100');
+    const r = cli('submit', '--kind', 'in_place', '--vcenter', 'vc1', '--source-vm', 'web01', '--point', 'p1', '--target-vm', `vm-${++vmSeq}`, '--label', 'plan:steps=a,b;slow=a:300', '--watch', '--interval', '100');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^submitted: [0-9a-f-]{36}$/m);
@@ -131,7 +132,7 @@ describe('the vmrestore CLI against the running API', () => {
 
   it('exits 1 when the watched job fails, 3 when the API refuses, 4 when it is unreachable, 2 on usage errors', async () => {
     if (!workers.length) workers.push(await startTestWorker(env));
-    const failed = cli('submit', '--kind', 'in_place', '--vcenter', 'vc1', '--source-vm', 'w', '--point', 'p', '--target-vm', 'vm-9', '--label', 'plan:steps=a;permanent=a', '--watch', '--interval', '100');
+    const failed = cli('submit', '--kind', 'in_place', '--vcenter', 'vc1', '--source-vm', 'w', '--point', 'p', '--target-vm', `vm-${++vmSeq}`, '--label', 'plan:steps=a;permanent=a', '--watch', '--interval', '100');
     expect(failed.status).toBe(1);
     expect(failed.stdout).toMatch(/error:\s+TEST_PERMANENT/);
     const refused = cli('submit', '--kind', 'in_place', '--vcenter', 'vc1', '--source-vm', 'w', '--point', 'p');
@@ -144,7 +145,7 @@ describe('the vmrestore CLI against the running API', () => {
 
   it('lists, gets and cancels, with --json for scripts', async () => {
     const created = await submit('plan:steps=a');
-    const list = cli('list', '--vm', 'vm-7', '--json');
+    const list = cli('list', '--vm', 'web01', '--limit', '200', '--json');
     expect(list.status).toBe(0);
     expect(JSON.parse(list.stdout).items.map((j: { id: string }) => j.id)).toContain(created.body.id);
     const get = cli('get', created.body.id);

@@ -12,11 +12,13 @@ const config = testConfig();
 let app: FastifyInstance;
 const logLines: string[] = [];
 
+// Each request restores its own VM: one active in-place restore per VM.
+let vmSeq = Math.floor(Math.random() * 1e6) * 1000;
 const valid = (over: Record<string, unknown> = {}) => ({
   kind: 'in_place',
   vcenter: 'vc1',
   source: { vm: 'web01', point: 'p-2026-11-01' },
-  target: { vm: 'vm-42' },
+  target: { vm: `vm-${++vmSeq}` },
   ...over,
 });
 
@@ -61,24 +63,25 @@ describe('POST /v1/restores', () => {
 
   it('fills documented defaults into the stored request', async () => {
     const { body } = await call('POST', '/v1/restores', '/v1/restores', { body: valid({ options: {} }) });
-    expect(body.request.options).toEqual({ transports: ['nbdssl', 'nbd'], powerOn: true, gracefulShutdownSeconds: 0, removeExistingSnapshots: false, incrementalOrder: 'backward' });
+    expect(body.request.options).toEqual({ transports: ['nbdssl', 'nbd'], gracefulShutdownSeconds: 0, removeExistingSnapshots: false, incrementalOrder: 'backward' });
   });
 
   it('replays the same job for the same Idempotency-Key and body, and refuses another body', async () => {
     const key = `k-${randomUUID()}`;
-    const first = await call('POST', '/v1/restores', '/v1/restores', { body: valid(), headers: { 'idempotency-key': key } });
+    const body = valid();
+    const first = await call('POST', '/v1/restores', '/v1/restores', { body, headers: { 'idempotency-key': key } });
     expect(first.res.statusCode).toBe(202);
     const before = await queued();
     // Same body, keys in another order: still the same request.
     const again = await call('POST', '/v1/restores', '/v1/restores', {
-      raw: JSON.stringify({ target: { vm: 'vm-42' }, source: { point: 'p-2026-11-01', vm: 'web01' }, vcenter: 'vc1', kind: 'in_place' }),
+      raw: JSON.stringify({ target: body.target, source: { point: 'p-2026-11-01', vm: 'web01' }, vcenter: 'vc1', kind: 'in_place' }),
       headers: { 'idempotency-key': key },
     });
     expect(again.res.statusCode).toBe(200);
     expect(again.res.headers['idempotent-replayed']).toBe('true');
     expect(again.body.id).toBe(first.body.id);
     expect(await queued()).toBe(before);
-    const other = await call('POST', '/v1/restores', '/v1/restores', { body: valid({ label: 'different' }), headers: { 'idempotency-key': key } });
+    const other = await call('POST', '/v1/restores', '/v1/restores', { body: { ...body, label: 'different' }, headers: { 'idempotency-key': key } });
     expect(other.res.statusCode).toBe(422);
     expect(other.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
     expect(other.body.errors[0].field).toBe('Idempotency-Key');
@@ -86,7 +89,8 @@ describe('POST /v1/restores', () => {
 
   it('gives concurrent requests with one key one job', async () => {
     const key = `k-${randomUUID()}`;
-    const results = await Promise.all(Array.from({ length: 5 }, () => call('POST', '/v1/restores', '/v1/restores', { body: valid(), headers: { 'idempotency-key': key } })));
+    const body = valid();
+    const results = await Promise.all(Array.from({ length: 5 }, () => call('POST', '/v1/restores', '/v1/restores', { body, headers: { 'idempotency-key': key } })));
     expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
     expect(results.filter((r) => r.res.statusCode === 202)).toHaveLength(1);
   });
@@ -152,9 +156,10 @@ describe('GET /v1/restores/{id}', () => {
 
 describe('GET /v1/restores', () => {
   it('pages newest first with a cursor, filtered by VM and state', async () => {
-    const vm = `vm-${Math.floor(Math.random() * 1e9)}`;
+    const source = { vm: `src-${randomUUID()}`, point: 'p1' };
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await call('POST', '/v1/restores', '/v1/restores', { body: valid({ target: { vm } }) })).body.id);
+    for (let i = 0; i < 5; i++) ids.push((await call('POST', '/v1/restores', '/v1/restores', { body: valid({ source }) })).body.id);
+    const vm = source.vm; // the vm filter matches the target or the source VM
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
@@ -179,6 +184,20 @@ describe('GET /v1/restores', () => {
     expect(res.statusCode).toBe(400);
     expect(body.errors.map((e: { field: string }) => e.field)).toContain(field);
   });
+});
+
+it('refuses a second in-place restore of a VM while one is active (409), and allows it after', async () => {
+  const body = valid();
+  const first = await call('POST', '/v1/restores', '/v1/restores', { body });
+  const before = await queued();
+  const second = await call('POST', '/v1/restores', '/v1/restores', { body: { ...body, label: 'again' } });
+  expect(second.res.statusCode).toBe(409);
+  expect(second.body.code).toBe('RESTORE_CONFLICT');
+  expect(second.body.detail).toContain(first.body.id);
+  expect(await queued()).toBe(before);
+  await call('POST', `/v1/restores/${first.body.id}/cancel`, '/v1/restores/{id}/cancel');
+  const third = await call('POST', '/v1/restores', '/v1/restores', { body: { ...body, label: 'after cancel' } });
+  expect(third.res.statusCode).toBe(202);
 });
 
 describe('POST /v1/restores/{id}/cancel', () => {

@@ -23,8 +23,9 @@ const queue = createRestoreQueue(redis, config);
 
 const runs = (jobId: string) => (existsSync(join(dir, `${jobId}.log`)) ? readFileSync(join(dir, `${jobId}.log`), 'utf8').trim().split('\n').filter((l) => l.startsWith('run ')) : []);
 
+let vmSeq = Math.floor(Math.random() * 1e6) * 1000;
 async function submit(label: string) {
-  const { job } = await createRestoreJob(db, tenantId, { kind: 'in_place', vcenter: 'vc1', source: { vm: 'a', point: 'p1' }, target: { vm: 'vm-1' }, label });
+  const { job } = await createRestoreJob(db, tenantId, { kind: 'in_place', vcenter: 'vc1', source: { vm: 'a', point: 'p1' }, target: { vm: `vm-${++vmSeq}` }, label });
   await enqueueRestore(queue, job.id);
   return job.id;
 }

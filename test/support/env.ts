@@ -15,7 +15,7 @@ export function serviceEnv(): Record<string, string> {
       if (m) out[m[1]!] = m[2]!;
     }
   }
-  for (const k of ['DATABASE_URL', 'REDIS_URL']) if (process.env[k]) out[k] = process.env[k]!;
+  for (const k of ['DATABASE_URL', 'REDIS_URL', 'VMRESTORE_SECRET_KEYS']) if (process.env[k]) out[k] = process.env[k]!;
   if (!out.DATABASE_URL || !out.REDIS_URL) {
     throw new Error('integration tests need Postgres and Redis: run `bash scripts/services.sh start` (or `npm test`, which does it)');
   }
@@ -42,6 +42,7 @@ export function envFor(config: Config, extra: Record<string, string> = {}): Node
     ...process.env,
     DATABASE_URL: config.databaseUrl,
     REDIS_URL: config.redisUrl,
+    ...(process.env.VMRESTORE_SECRET_KEYS ? { VMRESTORE_SECRET_KEYS: process.env.VMRESTORE_SECRET_KEYS } : {}),
     VMRESTORE_QUEUE_PREFIX: config.queue.prefix,
     VMRESTORE_JOB_BACKOFF_MS: String(config.queue.backoffMs),
     VMRESTORE_LOCK_DURATION_MS: String(config.queue.lockDurationMs),

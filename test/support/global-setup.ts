@@ -6,4 +6,5 @@ export default async function globalSetup(): Promise<void> {
   const env = serviceEnv();
   process.env.DATABASE_URL = env.DATABASE_URL;
   process.env.REDIS_URL = env.REDIS_URL;
+  if (env.VMRESTORE_SECRET_KEYS) process.env.VMRESTORE_SECRET_KEYS = env.VMRESTORE_SECRET_KEYS;
 }

@@ -12,6 +12,7 @@ export const API_ERRORS = {
   RESTORE_NOT_FOUND: { status: 404, title: 'No such restore job' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key was used with another request body' },
   JOB_ALREADY_FINISHED: { status: 409, title: 'The job has already ended' },
+  RESTORE_CONFLICT: { status: 409, title: 'Another restore of this VM is active' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable' },
   BACKUP_REPOSITORY_NOT_CONFIGURED: { status: 503, title: 'No backup repository is configured' },
   BACKUP_NOT_FOUND: { status: 404, title: 'No such backup VM or restore point' },

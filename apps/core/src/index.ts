@@ -10,3 +10,5 @@ export * from './backup';
 // The vSphere client under one name: its generic names (Schema, TaskInfo, runTask) stay apart.
 export * as vsphere from './vsphere';
 export * from './backups-service';
+export * from './secrets';
+export * from './vcenters';

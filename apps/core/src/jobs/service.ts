@@ -19,7 +19,7 @@ export interface RestoreRequestBody {
   label?: string;
 }
 
-export const TERMINAL_STATES = ['succeeded', 'failed', 'cancelled'] as const;
+export const TERMINAL_STATES = ['succeeded', 'failed', 'cancelled', 'cleanup_pending'] as const;
 export const isTerminal = (state: string) => (TERMINAL_STATES as readonly string[]).includes(state);
 
 /** Rules across fields that a JSON schema cannot say clearly. */
@@ -83,10 +83,22 @@ export async function createRestoreJob(db: Db, tenantId: string, body: RestoreRe
     });
     return { job, replayed: false };
   } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
     // Two requests with the same key at once: the loser replays the winner.
-    if (idempotencyKey && isUniqueViolation(err)) {
+    if (idempotencyKey) {
       const prior = await replay(db, tenantId, idempotencyKey, hash);
       if (prior) return prior;
+    }
+    // restore_jobs_one_active_per_vm: one active in-place restore per VM.
+    if (body.kind === 'in_place' && body.target?.vm) {
+      const active = await db.restoreJob.findFirst({
+        where: { tenantId, kind: 'in_place', vcenter: body.vcenter, targetVm: body.target.vm, state: { in: ['queued', 'running', 'cleanup_pending'] } },
+      });
+      if (active) {
+        throw new AppError('RESTORE_CONFLICT', `restore job ${active.id} (${active.state}) is already restoring ${body.target.vm} on ${body.vcenter}`, [
+          { in: 'body', field: 'target.vm', message: `has an active restore: ${active.id}` },
+        ]);
+      }
     }
     throw err;
   }

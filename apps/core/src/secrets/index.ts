@@ -1,0 +1,4 @@
+export * from './errors';
+export * from './keyring';
+export * from './cipher';
+export * from './rotate';

@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "job_state" ADD VALUE 'cleanup_pending';
