@@ -12,3 +12,4 @@ export * as vsphere from './vsphere';
 export * from './backups-service';
 export * from './secrets';
 export * from './vcenters';
+export * from './webhooks';
