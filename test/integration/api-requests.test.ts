@@ -4,12 +4,14 @@ import { randomUUID } from 'node:crypto';
 import { buildApp } from '@vmrestore/api';
 import { testConfig } from '../support/env';
 import { checkContract } from '../support/contract';
+import { createTenantWithKey, testSecurity, type TestTenant } from '../support/auth';
 
 // The HTTP contract for restores against real Postgres and Redis: every
 // response is checked against openapi.yaml.
 
 const config = testConfig();
 let app: FastifyInstance;
+let tenant: TestTenant;
 const logLines: string[] = [];
 
 // Each request restores its own VM: one active in-place restore per VM.
@@ -26,7 +28,7 @@ async function call(method: 'GET' | 'POST', url: string, template: string, opts:
   const res: LightMyRequestResponse = await app.inject({
     method,
     url,
-    headers: { ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+    headers: { ...tenant.headers, ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
     payload: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
   });
   const body = checkContract(method, template, res) as Record<string, any>;
@@ -40,8 +42,9 @@ const queued = async () => {
 
 beforeAll(async () => {
   const logStream = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
-  app = await buildApp({ config, logStream, logLevel: 'info' });
+  app = await buildApp({ config, logStream, logLevel: 'info', security: testSecurity() });
   await app.ready();
+  tenant = await createTenantWithKey(app.db, ['restores:read', 'restores:write']);
 });
 afterAll(async () => {
   await app.restoreQueue.obliterate({ force: true }).catch(() => undefined);

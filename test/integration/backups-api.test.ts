@@ -9,6 +9,7 @@ import { generateFixtureChain, type FixtureChain } from '@vmrestore/core';
 import { startWorker, productionPlans, type RunningWorker } from '@vmrestore/worker';
 import { testConfig, waitFor, ROOT } from '../support/env';
 import { checkContract } from '../support/contract';
+import { createTenantWithKey, testSecurity, type TestTenant } from '../support/auth';
 
 // The backup repository through the API, and verification as a job run by a
 // real worker, on a fixture chain written to disk.
@@ -19,9 +20,10 @@ const config = testConfig({ VMRESTORE_BACKUP_ROOTS: root });
 let app: FastifyInstance;
 let worker: RunningWorker;
 let chain: FixtureChain;
+let tenant: TestTenant;
 
 async function call(method: 'GET' | 'POST', url: string, template: string, body?: unknown) {
-  const res = await app.inject({ method, url, ...(body !== undefined ? { payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+  const res = await app.inject({ method, url, headers: { ...tenant.headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
   return { status: res.statusCode, body: checkContract(method, template, res) as Record<string, any> };
 }
 const ended = (id: string) =>
@@ -34,7 +36,8 @@ beforeAll(async () => {
   chain = await generateFixtureChain({ root, vmId: 'db01', incrementals: 3, seed: 7 });
   await generateFixtureChain({ root: outside, vmId: 'secret-vm', incrementals: 0, seed: 1 });
   symlinkSync(join(outside, 'secret-vm'), join(root, 'escape-vm'));
-  app = await buildApp({ config, logLevel: 'silent' });
+  app = await buildApp({ config, logLevel: 'silent', security: testSecurity() });
+  tenant = await createTenantWithKey(app.db, ['backups:read', 'restores:read', 'restores:write']);
   worker = await startWorker({ config, plans: productionPlans(config), log: pino({ level: 'silent' }) });
 });
 afterAll(async () => {
@@ -112,8 +115,8 @@ it('refuses to verify a point that does not exist, creating no job', async () =>
 });
 
 it('says 503 BACKUP_REPOSITORY_NOT_CONFIGURED without roots', async () => {
-  const bare = await buildApp({ config: testConfig(), logLevel: 'silent' });
-  const res = await bare.inject({ method: 'GET', url: '/v1/backups' });
+  const bare = await buildApp({ config: testConfig(), logLevel: 'silent', security: testSecurity() });
+  const res = await bare.inject({ method: 'GET', url: '/v1/backups', headers: tenant.headers });
   checkContract('GET', '/v1/backups', res);
   expect(res.statusCode).toBe(503);
   expect(JSON.parse(res.body).code).toBe('BACKUP_REPOSITORY_NOT_CONFIGURED');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import * as core from '@vmrestore/core';
-import { createDb, createRedis, createRestoreQueue, createRestoreJob, enqueueRestore, ensureDefaultTenant, requestCancel, type Db } from '@vmrestore/core';
+import { createDb, createRedis, createRestoreQueue, createRestoreJob, enqueueRestore, requestCancel, type Db } from '@vmrestore/core';
 import { startWorker, type RunningWorker, type PlanRegistry } from '@vmrestore/worker';
 import { testConfig, waitFor } from '../support/env';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -12,7 +12,7 @@ const { makeTestPlans } = require('../support/test-plans.cjs');
 // The step runner against real Postgres and Redis, with the test-only plans
 // (test/support/test-plans.cjs) standing in for restore steps.
 
-const config = testConfig();
+const config = testConfig({ VMRESTORE_REQUEUE_INTERVAL_MS: '1000', VMRESTORE_SWEEP_INTERVAL_MS: '1000' });
 const dir = mkdtempSync(join(tmpdir(), 'vmrestore-runner-'));
 const plans: PlanRegistry = makeTestPlans(dir, core);
 let db: Db;
@@ -32,15 +32,16 @@ async function submit(label: string) {
 const settled = (id: string) =>
   waitFor(`job ${id} to end`, async () => {
     const j = await db.restoreJob.findUnique({ where: { id } });
-    return j && ['succeeded', 'failed', 'cancelled'].includes(j.state) ? j : null;
+    return j && ['succeeded', 'failed', 'cancelled', 'cleanup_pending'].includes(j.state) ? j : null;
   });
 const steps = (id: string) => db.jobStep.findMany({ where: { jobId: id }, orderBy: [{ phase: 'desc' }, { seq: 'asc' }] });
 const events = async (id: string) => (await db.jobEvent.findMany({ where: { jobId: id }, orderBy: { id: 'asc' } })).map((e) => (e.step ? `${e.type}:${e.step}` : e.type));
 
 beforeAll(async () => {
   db = createDb(config.databaseUrl);
-  tenantId = await ensureDefaultTenant(db);
-  worker = await startWorker({ config, plans, log: pino({ level: 'silent' }) });
+  // A tenant of its own, so this worker's requeue and sweep see only this file's jobs.
+  tenantId = (await db.tenant.create({ data: { name: `runner-test-${Date.now()}-${Math.random().toString(36).slice(2, 6)}` } })).id;
+  worker = await startWorker({ config, plans, log: pino({ level: 'silent' }), scopeTenantId: tenantId });
 });
 afterAll(async () => {
   await worker.close();
@@ -116,14 +117,27 @@ it('cancels a running job at the step boundary, then runs cleanup', async () => 
   expect(await events(id)).toEqual(expect.arrayContaining(['job.cancel_requested', 'step.interrupted:b', 'job.cancelled']));
 });
 
-it('reports a cleanup that keeps failing as CLEANUP_FAILED and cleanup_pending', async () => {
+it('ends a job whose cleanup keeps failing cleanup_pending, and the next run retries only the cleanup', async () => {
   const id = await submit('plan:steps=a;cleanup=y,z;failcleanup=y');
   const job = await settled(id);
-  expect(job.state).toBe('failed');
+  expect(job.state).toBe('cleanup_pending');
   expect(job.errorCode).toBe('CLEANUP_FAILED');
   expect(runs(id).filter((l) => l.includes('cleanup y'))).toHaveLength(3);
   expect(runs(id).at(-1)).toMatch(/cleanup z/); // later cleanup still runs
   expect(await events(id)).toContain('job.cleanup_pending:y');
+});
+
+it('the sweeper retries a cleanup_pending job until its cleanup passes; the job then gets the state its steps earned', async () => {
+  const id = await submit('plan:steps=a;cleanup=y;failcleanup=y:3');
+  await waitFor('cleanup_pending', async () => (await db.restoreJob.findUnique({ where: { id } }))?.state === 'cleanup_pending');
+  const job = await waitFor('the sweeper', async () => {
+    const j = await db.restoreJob.findUnique({ where: { id } });
+    return j?.state === 'succeeded' ? j : null;
+  }, 30_000);
+  expect(job.errorCode).toBeNull();
+  expect(runs(id).filter((l) => l.includes('cleanup y'))).toHaveLength(4);
+  expect(runs(id).filter((l) => l.includes('main a'))).toHaveLength(1);
+  expect(await events(id)).toContain('job.cleanup_retry');
 });
 
 it('leaves a job resumable when the worker shuts down mid-step, and another worker finishes it', async () => {
@@ -134,7 +148,7 @@ it('leaves a job resumable when the worker shuts down mid-step, and another work
   expect(mid.state).toBe('queued');
   expect((await steps(id)).map((s) => s.state)).toEqual(['succeeded', 'pending', 'pending']);
   writeFileSync(join(dir, `${id}.b.release`), '');
-  worker = await startWorker({ config, plans, log: pino({ level: 'silent' }) });
+  worker = await startWorker({ config, plans, log: pino({ level: 'silent' }), scopeTenantId: tenantId });
   const job = await settled(id);
   expect(job.state).toBe('succeeded');
   expect(runs(id).map((l) => l.split(' ')[2])).toEqual(['a', 'b', 'b', 'c']); // a never again

@@ -31,7 +31,10 @@ export function testConfig(extra: Record<string, string> = {}): Config {
     VMRESTORE_LOCK_DURATION_MS: '3000',
     VMRESTORE_STALLED_INTERVAL_MS: '1000',
     VMRESTORE_CANCEL_POLL_MS: '100',
-    VMRESTORE_REQUEUE_INTERVAL_MS: '1000',
+    // Off: the periodic requeue and sweep scan the whole (shared) database;
+    // tests that need them turn them on with a tenant of their own.
+    VMRESTORE_REQUEUE_INTERVAL_MS: '0',
+    VMRESTORE_SWEEP_INTERVAL_MS: '0',
     LOG_LEVEL: 'silent',
     ...extra,
   });
@@ -49,6 +52,7 @@ export function envFor(config: Config, extra: Record<string, string> = {}): Node
     VMRESTORE_STALLED_INTERVAL_MS: String(config.queue.stalledIntervalMs),
     VMRESTORE_CANCEL_POLL_MS: String(config.worker.cancelPollMs),
     VMRESTORE_REQUEUE_INTERVAL_MS: String(config.worker.requeueIntervalMs),
+    VMRESTORE_SWEEP_INTERVAL_MS: String(config.worker.sweepIntervalMs),
     LOG_LEVEL: 'info',
     ...extra,
   };

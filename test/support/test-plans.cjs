@@ -4,14 +4,14 @@
 // apps/worker/src/plans.
 //
 // A job's label picks the behaviour, e.g.
-//   "plan:steps=a,b,c;block=b;transient=c:2;permanent=c;cleanup=x;failcleanup=x;slow=b:300"
+//   "plan:steps=a,b,c;block=b;transient=c:2;permanent=c;cleanup=x;failcleanup=x:3;slow=b:300"
 // Every run of a step appends "run <phase> <step> <pid>" to <dir>/<jobId>.log;
 // a blocked step waits for <dir>/<jobId>.<step>.release (or its abort signal).
 const fs = require('node:fs');
 const path = require('node:path');
 
 function parseLabel(label) {
-  const spec = { steps: ['one', 'two', 'three'], cleanup: [], block: new Set(), transient: {}, permanent: new Set(), failcleanup: new Set(), slow: {} };
+  const spec = { steps: ['one', 'two', 'three'], cleanup: [], block: new Set(), transient: {}, permanent: new Set(), failcleanup: new Set(), failcleanupTimes: {}, slow: {} };
   if (!label || !label.startsWith('plan:')) return spec;
   for (const part of label.slice(5).split(';').filter(Boolean)) {
     const [k, v = ''] = part.split('=');
@@ -19,7 +19,7 @@ function parseLabel(label) {
     else if (k === 'cleanup') spec.cleanup = v.split(',').filter(Boolean);
     else if (k === 'block') v.split(',').forEach((s) => spec.block.add(s));
     else if (k === 'permanent') v.split(',').forEach((s) => spec.permanent.add(s));
-    else if (k === 'failcleanup') v.split(',').forEach((s) => spec.failcleanup.add(s));
+    else if (k === 'failcleanup') v.split(',').forEach((s) => { const [n, c] = s.split(':'); spec.failcleanup.add(n); spec.failcleanupTimes[n] = Number(c || Infinity); });
     else if (k === 'transient') { const [s, n] = v.split(':'); spec.transient[s] = Number(n || 1); }
     else if (k === 'slow') { const [s, n] = v.split(':'); spec.slow[s] = Number(n || 100); }
   }
@@ -60,7 +60,7 @@ function makeTestPlans(dir, core) {
     name,
     async run(ctx) {
       logLine(ctx.jobId, `run cleanup ${name} ${process.pid}`);
-      if (spec.failcleanup.has(name)) throw transient('TEST_CLEANUP', `cleanup ${name} failed`);
+      if (spec.failcleanup.has(name) && runs(ctx.jobId, 'cleanup', name) <= spec.failcleanupTimes[name]) throw transient('TEST_CLEANUP', `cleanup ${name} failed`);
       return { cleaned: name };
     },
   });

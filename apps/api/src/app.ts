@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { loggerOptions, loadOpenApi, OPENAPI_PATH, type Config } from '@vmrestore/core';
+import { loadSecurityConfig, loggerOptions, loadOpenApi, OPENAPI_PATH, type Config, type Keyring, type SecurityConfig } from '@vmrestore/core';
 import type { DestinationStream } from 'pino';
 import { resources } from './plugins/resources';
 import { registerProblemHandlers } from './problem';
@@ -10,17 +10,32 @@ import { validatorCompiler } from './validation';
 import { restoreRoutes } from './routes/restores';
 import { healthRoutes } from './routes/health';
 import { backupRoutes } from './routes/backups';
+import { keyRoutes } from './routes/keys';
+import { vcenterRoutes } from './routes/vcenters';
+import { webhookRoutes } from './routes/webhooks';
+import type { SseOptions } from './routes/event-stream';
+import { authPlugin } from './security/auth';
+import { corsPlugin } from './security/cors';
 
 export interface BuildOptions {
   config: Config;
   /** Where logs go (tests capture them to check that no secret is written). */
   logStream?: DestinationStream;
   logLevel?: string;
+  /** Auth, rate limit, CORS, webhook targets; default: read from the environment (loadSecurityConfig). */
+  security?: SecurityConfig;
+  /** Default: VMRESTORE_SECRET_KEYS, read once (null: secrets cannot be stored). */
+  keyring?: Keyring | null;
+  /** Event stream timing (tests shorten the heartbeat). */
+  sse?: Partial<SseOptions>;
+  /** Timeout of one call of POST /v1/vcenters/{id}/test. */
+  vcenterTestTimeoutMs?: number;
 }
 
 /** The API as an app, not a server: tests inject requests, server.ts listens. */
 export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   const { config } = opts;
+  const security = opts.security ?? loadSecurityConfig();
   const logOpts = { ...loggerOptions(opts.logLevel ?? config.log.level, 'vmrestore-api'), ...(opts.logStream ? { stream: opts.logStream } : {}) };
   const app = Fastify({
     logger: logOpts,
@@ -43,7 +58,10 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     if (closing) reply.header('connection', 'close');
   });
 
-  await app.register(resources, { config });
+  await app.register(resources, { config, ...(opts.keyring !== undefined ? { keyring: opts.keyring } : {}) });
+  if (security.auth === 'disabled') app.log.warn('VMRESTORE_AUTH=disabled: every request acts as the default tenant with every scope (local demos only)');
+  await app.register(corsPlugin, { origins: security.corsOrigins });
+  await app.register(authPlugin, { security, defaultTenantId: app.defaultTenantId });
 
   // The contract, served as written.
   await app.register(swagger, { mode: 'static', specification: { path: OPENAPI_PATH, baseDir: OPENAPI_PATH.replace(/\/[^/]+$/, '') } });
@@ -51,7 +69,10 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
 
   const doc = loadOpenApi();
   await app.register(healthRoutes);
-  await app.register(restoreRoutes, { doc });
+  await app.register(restoreRoutes, { doc, ...(opts.sse ? { sse: opts.sse } : {}) });
   await app.register(backupRoutes, { doc });
+  await app.register(keyRoutes, { doc });
+  await app.register(vcenterRoutes, { doc, ...(opts.vcenterTestTimeoutMs ? { testTimeoutMs: opts.vcenterTestTimeoutMs } : {}) });
+  await app.register(webhookRoutes, { doc, security });
   return app;
 }

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, API_ERRORS, type ApiErrorCode, type FieldError } from '@vmrestore/core';
+import { API_ERRORS, AUTH_ERRORS, VCENTER_ERRORS, WEBHOOK_ERRORS, type FieldError } from '@vmrestore/core';
 
 // Every error leaves the API as application/problem+json (RFC 9457) with a
 // stable `code`. Only AppErrors and Fastify's own client errors say what went
@@ -42,8 +42,39 @@ export function fieldErrors(errors: AjvError[], context: string | undefined): Fi
   return out;
 }
 
-export function sendProblem(reply: FastifyReply, req: FastifyRequest, code: ApiErrorCode, detail: string, errors: FieldError[] = []) {
-  const def = API_ERRORS[code];
+interface ProblemDef {
+  status: number;
+  title: string;
+}
+
+/**
+ * Every code the API can answer with: the core registry plus the modules'
+ * own (auth, vCenters, webhooks), each shaped { status, title }.
+ */
+const PROBLEMS: Record<string, ProblemDef> = { ...API_ERRORS, ...AUTH_ERRORS, ...VCENTER_ERRORS, ...WEBHOOK_ERRORS };
+
+/** Adds a module's error registry (e.g. the webhooks module's); a code may not change meaning. */
+export function registerProblems(defs: Record<string, ProblemDef>) {
+  for (const [code, def] of Object.entries(defs)) {
+    const known = PROBLEMS[code];
+    if (known && (known.status !== def.status || known.title !== def.title)) throw new Error(`problem code ${code} is registered twice with different meanings`);
+    PROBLEMS[code] = def;
+  }
+}
+
+export type ProblemCode = keyof typeof API_ERRORS | keyof typeof AUTH_ERRORS | keyof typeof VCENTER_ERRORS | keyof typeof WEBHOOK_ERRORS;
+
+/** An error a service threw on purpose: a registered code (AppError, AuthError, VcenterError, WebhookError...). */
+function codedError(err: unknown): { code: string; message: string; fieldErrors: FieldError[] } | null {
+  if (!err || typeof err !== 'object') return null;
+  const e = err as { code?: unknown; message?: unknown; fieldErrors?: unknown; status?: unknown };
+  if (typeof e.code !== 'string' || typeof e.status !== 'number' || !Object.hasOwn(PROBLEMS, e.code)) return null;
+  if (PROBLEMS[e.code]!.status !== e.status) return null;
+  return { code: e.code, message: String(e.message ?? ''), fieldErrors: Array.isArray(e.fieldErrors) ? (e.fieldErrors as FieldError[]) : [] };
+}
+
+export function sendProblem(reply: FastifyReply, req: FastifyRequest, code: ProblemCode | string, detail: string, errors: FieldError[] = []) {
+  const def = PROBLEMS[code] ?? PROBLEMS.INTERNAL!;
   const body: Record<string, unknown> = {
     type: PROBLEM_TYPE_BASE + code.toLowerCase().replace(/_/g, '-'),
     title: def.title,
@@ -58,7 +89,7 @@ export function sendProblem(reply: FastifyReply, req: FastifyRequest, code: ApiE
 }
 
 /** Fastify's own client-side errors, by code, to ours. */
-const FASTIFY_CODES: Record<string, ApiErrorCode> = {
+const FASTIFY_CODES: Record<string, ProblemCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_JSON',
@@ -68,9 +99,8 @@ const FASTIFY_CODES: Record<string, ApiErrorCode> = {
 
 export function registerProblemHandlers(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof AppError) {
-      return sendProblem(reply, req, err.code, err.message, err.fieldErrors);
-    }
+    const coded = codedError(err);
+    if (coded) return sendProblem(reply, req, coded.code, coded.message, coded.fieldErrors);
     if (err.validation) {
       const errors = fieldErrors(err.validation as unknown as AjvError[], err.validationContext);
       const first = errors[0];

@@ -1,10 +1,12 @@
-import { loadConfig, ConfigError } from '@vmrestore/core';
+import { loadConfig, loadSecurityConfig, ConfigError, type SecurityConfig } from '@vmrestore/core';
 import { buildApp } from './app';
 
 async function main() {
   let config;
+  let security: SecurityConfig;
   try {
     config = loadConfig();
+    security = loadSecurityConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`vmrestore-api: ${err.message}\n`);
@@ -12,7 +14,7 @@ async function main() {
     }
     throw err;
   }
-  const app = await buildApp({ config });
+  const app = await buildApp({ config, security });
 
   // SIGTERM: stop accepting, finish in-flight requests, close Postgres,
   // Redis and the queue (each plugin's onClose), then exit.

@@ -9,14 +9,24 @@ export class ApiError extends Error {
 export class UnreachableError extends Error {}
 
 export class ApiClient {
-  constructor(readonly baseUrl: string, private readonly timeoutMs = 10_000) {}
+  constructor(
+    readonly baseUrl: string,
+    /** Sent as `Authorization: Bearer`; never printed. */
+    private readonly apiKey?: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {
         method,
-        headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        headers: {
+          accept: 'application/json',
+          ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
       });

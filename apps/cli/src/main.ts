@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { ApiClient, ApiError, UnreachableError } from './client';
 import { jobDetail, jobTable, rateAndEta, statusLine, type JobLike } from './format';
 import { CliUsageError, runFixtures, runImport, type ImportArgs } from './backups';
-import { isBackupError } from '@vmrestore/core';
+import { AuthError, isBackupError } from '@vmrestore/core';
+import { AdminUsageError, runAdmin } from './admin';
 
 // `vmrestore`: submit, watch, list and cancel restores from a terminal.
 // Exit codes: 0 ok (a watched job succeeded), 1 the watched job failed or
@@ -33,8 +34,13 @@ commands:
                        --disk KEY=image.raw|.vmdk|.qcow2 ... [--metadata KEY=metadata.json] [--change-id KEY=ID]
   import incremental   the same plus --parent POINT and --areas KEY=changed-areas.json per disk
   fixtures             generate a realistic test chain: --root DIR [--vm ID] [--incrementals N] [--seed N] [--expected DIR]
+  admin tenant create NAME | admin tenant list           (server host, DATABASE_URL; no API)
+  admin key create --tenant NAME --name KEYNAME --scopes restores:read,restores:write,backups:read,admin
+                       prints the new key once
+  admin key list --tenant NAME | admin key revoke KEY_ID
 
-options: --api URL (default $VMRESTORE_API_URL or http://127.0.0.1:8080), --json, --help
+options: --api URL (default $VMRESTORE_API_URL or http://127.0.0.1:8080),
+         --api-key KEY (default $VMRESTORE_API_KEY), --json, --help
 exit codes: 0 ok, 1 watched job failed or was cancelled, 2 usage, 3 refused by the API (or the backup is invalid), 4 API unreachable`;
 
 class UsageError extends Error {}
@@ -52,6 +58,10 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
       allowPositionals: true,
       options: {
         api: { type: 'string' },
+        'api-key': { type: 'string' },
+        tenant: { type: 'string' },
+        name: { type: 'string' },
+        scopes: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
         kind: { type: 'string' },
@@ -94,7 +104,7 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
     (v.help ? out : err).write(USAGE + '\n');
     return v.help ? EXIT.OK : EXIT.USAGE;
   }
-  const api = new ApiClient(v.api ?? process.env.VMRESTORE_API_URL ?? 'http://127.0.0.1:8080');
+  const api = new ApiClient(v.api ?? process.env.VMRESTORE_API_URL ?? 'http://127.0.0.1:8080', v['api-key'] ?? process.env.VMRESTORE_API_KEY);
   const print = (human: string, data: unknown) => out.write((v.json ? JSON.stringify(data, null, 2) : human) + '\n');
   const needId = () => {
     if (!arg) throw new UsageError(`${command} needs a job id`);
@@ -173,6 +183,11 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
         print(`imported ${r.kind} ${r.vmId}@${r.pointId}: ${r.disks.map((d) => `disk ${d.key} ${d.blocks} blocks ${d.dataBytes} bytes`).join(', ')}`, r);
         return EXIT.OK;
       }
+      case 'admin': {
+        const r = await runAdmin(positionals, v);
+        print(r.human, r.data);
+        return EXIT.OK;
+      }
       case 'fixtures': {
         const r = await runFixtures(v);
         print(`generated ${r.vmId}: ${r.points.join(', ')}`, r);
@@ -182,7 +197,11 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof CliUsageError) {
+    if (e instanceof AuthError) {
+      err.write(`vmrestore: ${e.code}: ${e.message}\n`);
+      return EXIT.API_ERROR;
+    }
+    if (e instanceof UsageError || e instanceof CliUsageError || e instanceof AdminUsageError) {
       err.write(`vmrestore: ${e.message}\n${USAGE}\n`);
       return EXIT.USAGE;
     }

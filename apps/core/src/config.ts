@@ -1,3 +1,6 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 // Configuration is read from the environment once, at boot, into one typed
 // object. Every problem is reported together, naming the variable, and the
 // process refuses to start: nothing is silently defaulted that matters.
@@ -15,9 +18,26 @@ export interface Config {
     lockDurationMs: number;
     stalledIntervalMs: number;
   };
-  worker: { concurrency: number; cancelPollMs: number; requeueIntervalMs: number };
+  /** requeue/sweep intervals: 0 turns the periodic task off. */
+  worker: { concurrency: number; cancelPollMs: number; requeueIntervalMs: number; sweepIntervalMs: number };
   /** Backup repository roots (absolute directories); empty = no repository configured. */
   backupRoots: string[];
+  restore: {
+    /** Datastores this host mounts, name → local directory: the `file` target writes their VMDKs directly. */
+    datastorePaths: Record<string, string>;
+    /** Directory holding VMware's libvixDiskLib.so.{8,7,6}; null = the `vddk` target is unavailable. */
+    vddkLibDir: string | null;
+    /** VixDiskLib_InitEx config file (optional). */
+    vddkConfigFile: string | null;
+    /** Scratch space for per-job files (patches, zero sources). */
+    workDir: string;
+    /** vSphere sessions one worker keeps per vCenter. */
+    vsphereMaxSessions: number;
+    /** Timeout of one vCenter task (ms). */
+    vsphereTaskTimeoutMs: number;
+    /** Extents per write batch: progress is checkpointed after each batch. */
+    writeBatchExtents: number;
+  };
   log: { level: string; pretty: boolean };
 }
 
@@ -29,6 +49,19 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** "LocalDS_0=/mnt/ds0;nfs-ds=/mnt/nfs" (";" or "," between entries). */
+export function parseDatastorePaths(raw: string, problems: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of raw.split(/[;,]/).map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const name = entry.slice(0, eq).trim();
+    const dir = entry.slice(eq + 1).trim();
+    if (eq <= 0 || !dir.startsWith('/')) problems.push(`VMRESTORE_DATASTORE_PATHS: "${entry}" must be NAME=/absolute/dir`);
+    else out[name] = dir;
+  }
+  return out;
+}
 
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
@@ -82,9 +115,19 @@ export function loadConfig(env: Env = process.env): Config {
     worker: {
       concurrency: int('VMRESTORE_WORKER_CONCURRENCY', 4, 1, 256),
       cancelPollMs: int('VMRESTORE_CANCEL_POLL_MS', 1_000, 50, 60_000),
-      requeueIntervalMs: int('VMRESTORE_REQUEUE_INTERVAL_MS', 30_000, 100, 3_600_000),
+      requeueIntervalMs: int('VMRESTORE_REQUEUE_INTERVAL_MS', 30_000, 0, 3_600_000),
+      sweepIntervalMs: int('VMRESTORE_SWEEP_INTERVAL_MS', 5 * 60_000, 0, 24 * 3_600_000),
     },
     backupRoots: (env.VMRESTORE_BACKUP_ROOTS ?? '').split(':').map((r) => r.trim()).filter(Boolean),
+    restore: {
+      datastorePaths: parseDatastorePaths(env.VMRESTORE_DATASTORE_PATHS ?? '', problems),
+      vddkLibDir: env.VMRESTORE_VDDK_LIB_DIR || null,
+      vddkConfigFile: env.VMRESTORE_VDDK_CONFIG || null,
+      workDir: str('VMRESTORE_WORK_DIR', join(tmpdir(), 'vmrestore-work')),
+      vsphereMaxSessions: int('VMRESTORE_VSPHERE_MAX_SESSIONS', 4, 1, 64),
+      vsphereTaskTimeoutMs: int('VMRESTORE_VSPHERE_TASK_TIMEOUT_MS', 30 * 60_000, 1_000, 24 * 3600_000),
+      writeBatchExtents: int('VMRESTORE_WRITE_BATCH_EXTENTS', 4096, 1, 1_000_000),
+    },
     log: {
       level: str('LOG_LEVEL', 'info'),
       pretty: env.LOG_PRETTY === '1',

@@ -13,3 +13,5 @@ export * from './backups-service';
 export * from './secrets';
 export * from './vcenters';
 export * from './webhooks';
+export * from './auth';
+export * from './restore';

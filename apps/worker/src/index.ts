@@ -2,4 +2,5 @@ export * from './plan';
 export * from './runner';
 export * from './worker';
 export { runWorkerProcess } from './main';
-export { productionPlans } from './plans';
+export { productionPlans, restoreDeps, type RestoreDeps } from './plans';
+export { inPlacePlan, tempSnapshotName } from './plans/in-place';

@@ -1,10 +1,10 @@
 import { ConfigError, createLogger, loadConfig, type Config } from '@vmrestore/core';
-import { productionPlans } from './plans';
+import { productionPlans, restoreDeps } from './plans';
 import { startWorker, type RunningWorker } from './worker';
 import type { PlanRegistry } from './plan';
 
 /** Runs a worker process with the given plans until SIGTERM/SIGINT. */
-export async function runWorkerProcess(makePlans: (config: Config) => PlanRegistry = productionPlans): Promise<void> {
+export async function runWorkerProcess(makePlans?: (config: Config) => PlanRegistry): Promise<void> {
   let config;
   try {
     config = loadConfig();
@@ -38,7 +38,9 @@ export async function runWorkerProcess(makePlans: (config: Config) => PlanRegist
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  started = startWorker({ config, plans: makePlans(config), log });
+  const deps = makePlans ? null : restoreDeps(config);
+  const plans = makePlans ? makePlans(config) : productionPlans(config, deps!);
+  started = startWorker({ config, plans, log, onClose: () => deps?.close() });
   await started;
 }
 

@@ -26,7 +26,7 @@ export interface RunInfo {
 
 /** What a run ended with, for the BullMQ processor to act on. */
 export type RunOutcome =
-  | { kind: 'finished'; state: 'succeeded' | 'failed' | 'cancelled' }
+  | { kind: 'finished'; state: 'succeeded' | 'failed' | 'cancelled' | 'cleanup_pending' }
   | { kind: 'skipped'; reason: string }
   | { kind: 'retry'; error: JobError }
   | { kind: 'shutdown' };
@@ -49,6 +49,7 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   const log = deps.log.child({ jobId });
   const existing = await db.restoreJob.findUnique({ where: { id: jobId } });
   if (!existing) return { kind: 'skipped', reason: 'job does not exist' };
+  if (existing.state === 'cleanup_pending') return retryCleanup(deps, log, existing);
   if (isTerminal(existing.state)) return { kind: 'skipped', reason: `job already ${existing.state}` };
 
   const planFactory = deps.plans[existing.kind];
@@ -138,11 +139,38 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
 
   const outcome: 'succeeded' | 'failed' | 'cancelled' = stopReason === 'cancel' ? 'cancelled' : failure ? 'failed' : 'succeeded';
   const cleanupError = await runCleanup(deps, log, job, plan, steps, results);
-  if (cleanupError && outcome !== 'failed') {
-    return finish(db, log, job, 'failed', new JobError(JOB_ERROR_CODES.CLEANUP_FAILED, `cleanup failed: ${cleanupError.message}`, true));
+  if (cleanupError) {
+    // Something is left behind (e.g. the temporary snapshot): the job ends
+    // cleanup_pending, with the first error kept, and the sweeper retries.
+    const why = failure ? `${failure.message}; then cleanup failed: ${cleanupError.message}` : `cleanup failed: ${cleanupError.message}`;
+    return finish(db, log, job, 'cleanup_pending', new JobError(failure?.code ?? JOB_ERROR_CODES.CLEANUP_FAILED, why, true));
   }
   if (outcome === 'cancelled') return finish(db, log, job, 'cancelled', new JobError(JOB_ERROR_CODES.CANCELLED, 'cancelled by request', true));
   return finish(db, log, job, outcome, failure);
+}
+
+/**
+ * The sweeper's second chance for a cleanup_pending job: run its cleanup
+ * steps again; when they pass, the job takes the state its main steps earned.
+ */
+async function retryCleanup(deps: RunnerDeps, log: Logger, job: RestoreJob): Promise<RunOutcome> {
+  const planFactory = deps.plans[job.kind];
+  if (!planFactory) return { kind: 'skipped', reason: `no plan for kind ${job.kind}` };
+  const plan = planFactory(job);
+  const steps = await ensureStepRows(deps.db, job.id, plan);
+  const results: Record<string, Record<string, unknown>> = {};
+  for (const row of steps.values()) if (row.state === 'succeeded' && row.phase === 'main') results[row.name] = (row.result as Record<string, unknown>) ?? {};
+  await appendEvent(deps.db, job.id, 'job.cleanup_retry', null, { worker: WORKER_ID });
+  const err = await runCleanup(deps, log, job, plan, steps, results);
+  if (err) {
+    log.warn({ code: err.code, err: err.message }, 'cleanup still failing');
+    return { kind: 'finished', state: 'cleanup_pending' };
+  }
+  const mainOk = plan.steps.every((s) => steps.get(key('main', s.name))?.state === 'succeeded');
+  if (job.cancelRequestedAt && !mainOk) return finish(deps.db, log, job, 'cancelled', new JobError(JOB_ERROR_CODES.CANCELLED, 'cancelled by request', true));
+  if (mainOk) return finish(deps.db, log, job, 'succeeded', null);
+  const code = job.errorCode && job.errorCode !== JOB_ERROR_CODES.CLEANUP_FAILED ? job.errorCode : JOB_ERROR_CODES.STEP_FAILED;
+  return finish(deps.db, log, job, 'failed', new JobError(code, (job.errorMessage ?? '').replace(/; then cleanup failed: .*$/, ''), true));
 }
 
 const key = (phase: string, name: string) => `${phase}:${name}`;
@@ -286,7 +314,7 @@ async function runCleanup(
   return firstError;
 }
 
-async function finish(db: Db, log: Logger, job: RestoreJob, state: 'succeeded' | 'failed' | 'cancelled', error: JobError | null): Promise<RunOutcome> {
+async function finish(db: Db, log: Logger, job: RestoreJob, state: 'succeeded' | 'failed' | 'cancelled' | 'cleanup_pending', error: JobError | null): Promise<RunOutcome> {
   await db.restoreJob.update({
     where: { id: job.id },
     data: {

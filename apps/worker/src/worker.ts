@@ -17,6 +17,10 @@ export interface WorkerOptions {
   config: Config;
   plans: PlanRegistry;
   log: Logger;
+  /** Called last when the worker closes (plans' own resources). */
+  onClose?: () => Promise<void> | void;
+  /** Only requeue and sweep this tenant's jobs (tests sharing one database). */
+  scopeTenantId?: string;
 }
 
 export interface RunningWorker {
@@ -84,10 +88,17 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   // A job recorded in Postgres whose enqueue failed (Redis down at that
   // moment) is queued here; BullMQ's id de-duplication makes this harmless
   // for jobs already in the queue.
-  const requeue = setInterval(() => {
+  const scope = opts.scopeTenantId ? { tenantId: opts.scopeTenantId } : {};
+  const every = (ms: number, fn: () => void) => {
+    if (ms <= 0) return null;
+    const t = setInterval(fn, ms);
+    t.unref();
+    return t;
+  };
+  const requeue = every(config.worker.requeueIntervalMs, () => {
     const olderThan = new Date(Date.now() - 5_000);
     db.restoreJob
-      .findMany({ where: { state: 'queued', updatedAt: { lt: olderThan } }, select: { id: true, priority: true }, take: 500 })
+      .findMany({ where: { ...scope, state: 'queued', updatedAt: { lt: olderThan } }, select: { id: true, priority: true }, take: 500 })
       .then(async (rows) => {
         for (const r of rows) {
           const existing = await queue.getJob(r.id);
@@ -98,8 +109,22 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
         }
       })
       .catch((err) => log.warn({ err: (err as Error).message }, 'requeue sweep failed'));
-  }, config.worker.requeueIntervalMs);
-  requeue.unref();
+  });
+
+  // The sweeper: jobs whose cleanup kept failing (a temporary snapshot left
+  // behind) get their cleanup steps run again, until they pass.
+  const sweep = every(config.worker.sweepIntervalMs, () => {
+    db.restoreJob
+      .findMany({ where: { ...scope, state: 'cleanup_pending', updatedAt: { lt: new Date(Date.now() - config.worker.sweepIntervalMs / 2) } }, select: { id: true }, take: 100 })
+      .then(async (rows) => {
+        for (const r of rows) {
+          await db.restoreJob.update({ where: { id: r.id }, data: { updatedAt: new Date() } });
+          await queue.add(QUEUE_CONTRACT.restore.jobName, { jobId: r.id }, { jobId: `${r.id}.sweep.${Date.now()}`, attempts: 1 });
+          log.info({ jobId: r.id }, 'sweeper: retrying cleanup');
+        }
+      })
+      .catch((err) => log.warn({ err: (err as Error).message }, 'sweep failed'));
+  });
 
   await worker.waitUntilReady();
   log.info({ concurrency: config.worker.concurrency, prefix: config.queue.prefix }, 'worker ready');
@@ -107,13 +132,15 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   return {
     db,
     async close() {
-      clearInterval(requeue);
+      if (requeue) clearInterval(requeue);
+      if (sweep) clearInterval(sweep);
       shutdown.abort();
       await worker.close();
       await queue.close().catch(() => undefined);
       connection.disconnect();
       producer.disconnect();
       await db.$disconnect();
+      await opts.onClose?.();
     },
   };
 }

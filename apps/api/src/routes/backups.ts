@@ -11,6 +11,7 @@ import {
   withBackupErrors,
   type OpenApiDoc,
 } from '@vmrestore/core';
+import { principalOf } from '../security/auth';
 
 export async function backupRoutes(app: FastifyInstance, opts: { doc: OpenApiDoc }) {
   const { doc } = opts;
@@ -46,7 +47,7 @@ export async function backupRoutes(app: FastifyInstance, opts: { doc: OpenApiDoc
       const r = requireRepository(repo);
       // The point must exist before a job is made for it.
       await withBackupErrors(() => r.getPoint(req.params.vm, req.params.point));
-      const job = await createVerifyJob(app.db, app.defaultTenantId, req.params.vm, req.params.point, { checksums: req.body?.checksums ?? true });
+      const job = await createVerifyJob(app.db, principalOf(req).tenantId, req.params.vm, req.params.point, { checksums: req.body?.checksums ?? true });
       try {
         await enqueueRestore(app.restoreQueue, job.id);
       } catch (err) {

@@ -13,9 +13,13 @@ import {
   type OpenApiDoc,
   type RestoreRequestBody,
 } from '@vmrestore/core';
+import { principalOf } from '../security/auth';
+import { resumeAfter, SSE_DEFAULTS, sseRegistry, streamEvents, wantsEventStream, type SseOptions } from './event-stream';
 
-export async function restoreRoutes(app: FastifyInstance, opts: { doc: OpenApiDoc }) {
+export async function restoreRoutes(app: FastifyInstance, opts: { doc: OpenApiDoc; sse?: Partial<SseOptions> }) {
   const { doc } = opts;
+  const sse: SseOptions = { ...SSE_DEFAULTS, ...opts.sse };
+  const openStreams = sseRegistry(app);
   const schemaFor = (method: string, path: string) => ({ schema: routeSchema(doc, method, path) });
 
   app.post<{ Body: RestoreRequestBody; Headers: { 'idempotency-key'?: string } }>(
@@ -23,7 +27,7 @@ export async function restoreRoutes(app: FastifyInstance, opts: { doc: OpenApiDo
     schemaFor('post', '/v1/restores'),
     async (req, reply) => {
       const key = req.headers['idempotency-key'];
-      const { job, replayed } = await createRestoreJob(app.db, app.defaultTenantId, req.body, key);
+      const { job, replayed } = await createRestoreJob(app.db, principalOf(req).tenantId, req.body, key);
       if (!replayed) {
         try {
           await enqueueRestore(app.restoreQueue, job.id, job.priority);
@@ -44,21 +48,25 @@ export async function restoreRoutes(app: FastifyInstance, opts: { doc: OpenApiDo
     fastifyPath('/v1/restores'),
     schemaFor('get', '/v1/restores'),
     async (req) => {
-      const page = await listJobs(app.db, app.defaultTenantId, req.query);
+      const page = await listJobs(app.db, principalOf(req).tenantId, req.query);
       return { items: page.items.map((j) => toJobView(j)), nextCursor: page.nextCursor };
     },
   );
 
   app.get<{ Params: { id: string } }>(fastifyPath('/v1/restores/{id}'), schemaFor('get', '/v1/restores/{id}'), async (req) => {
-    const { job, steps } = await getJobWithSteps(app.db, app.defaultTenantId, req.params.id);
+    const { job, steps } = await getJobWithSteps(app.db, principalOf(req).tenantId, req.params.id);
     return toJobView(job, steps);
   });
 
   app.get<{ Params: { id: string }; Querystring: { after?: number; limit: number } }>(
     fastifyPath('/v1/restores/{id}/events'),
     schemaFor('get', '/v1/restores/{id}/events'),
-    async (req) => {
-      const events = await listEvents(app.db, app.defaultTenantId, req.params.id, req.query.after ?? 0, req.query.limit);
+    async (req, reply) => {
+      if (wantsEventStream(req)) {
+        const after = resumeAfter(req, req.query.after);
+        return streamEvents(app, req, reply, { tenantId: principalOf(req).tenantId, jobId: req.params.id, after, opts: sse, open: openStreams });
+      }
+      const events = await listEvents(app.db, principalOf(req).tenantId, req.params.id, req.query.after ?? 0, req.query.limit);
       return { items: events.map(toEventView) };
     },
   );
@@ -67,7 +75,7 @@ export async function restoreRoutes(app: FastifyInstance, opts: { doc: OpenApiDo
     fastifyPath('/v1/restores/{id}/cancel'),
     schemaFor('post', '/v1/restores/{id}/cancel'),
     async (req, reply) => {
-      const { job, wasQueued } = await requestCancel(app.db, app.defaultTenantId, req.params.id);
+      const { job, wasQueued } = await requestCancel(app.db, principalOf(req).tenantId, req.params.id);
       if (wasQueued) {
         // Best effort: a worker that takes it anyway sees `cancelled` and stops.
         await app.restoreQueue.remove(job.id).catch(() => 0);

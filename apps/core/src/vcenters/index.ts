@@ -1,1 +1,3 @@
 export * from './service';
+export * from './errors';
+export * from './manage';

@@ -1,6 +1,21 @@
-import { permanent, JOB_ERROR_CODES, repositoryFromConfig, type Config } from '@vmrestore/core';
+import { loadKeyring, permanent, JOB_ERROR_CODES, repositoryFromConfig, vsphere, type Config } from '@vmrestore/core';
 import type { PlanRegistry, StepDef } from '../plan';
 import { verifyPlan } from './verify';
+import { inPlacePlan, type RestoreDeps } from './in-place';
+
+export type { RestoreDeps } from './in-place';
+
+/** What the production plans need: made once per worker process, closed with it. */
+export function restoreDeps(config: Config): RestoreDeps & { close(): Promise<void> } {
+  const pool = new vsphere.VSpherePool({ maxSessions: config.restore.vsphereMaxSessions });
+  let keyring = null;
+  try {
+    keyring = loadKeyring();
+  } catch {
+    keyring = null; // jobs that need vCenter passwords fail with SECRET_KEYRING_MISSING
+  }
+  return { config, keyring, repo: repositoryFromConfig(config), pool, close: () => pool.close() };
+}
 
 // The production plans. The restore steps themselves (vSphere client, disk
 // writer, repository, ConfigSpec builder) are not built yet; until they are,
@@ -12,9 +27,9 @@ const notBuilt = (what: string, issue: string): StepDef => ({
   },
 });
 
-export function productionPlans(config: Config): PlanRegistry {
+export function productionPlans(config: Config, deps: RestoreDeps = restoreDeps(config)): PlanRegistry {
   return {
-    in_place: () => ({ steps: [notBuilt('in-place restore (MISSION R1)', 'issue #6')], cleanup: [] }),
+    in_place: inPlacePlan(deps),
     new_vm: () => ({ steps: [notBuilt('restore as a new VM (MISSION R2-R5)', 'issue #7')], cleanup: [] }),
     verify: verifyPlan(repositoryFromConfig(config)),
   };

@@ -1,0 +1,422 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { copy, VddkError, type Target, type Transport } from '@vmrestore/native-vddk';
+import {
+  BackupError,
+  buildDiskWrites,
+  findVcenterByName,
+  isBackupError,
+  JobError,
+  permanent,
+  planRestore,
+  Prisma,
+  transient,
+  vcenterCredentials,
+  verifyChain,
+  vsphere,
+  type BackupRepository,
+  type Config,
+  type Db,
+  type Keyring,
+  type RestoreJob,
+  type VcenterCredentials,
+  type DiskWrites,
+} from '@vmrestore/core';
+import type { PlanFactory, StepContext, StepDef } from '../plan';
+
+// In-place restore (MISSION R1): preflight → power off → [san: remove old
+// snapshots, when allowed] → temporary snapshot (advanced transports) →
+// resolve current disk files → write disks (checkpointed) → [san: revert]
+// delete the temporary snapshot → power on. Cleanup (always): remove a
+// temporary snapshot left behind, release the VM lock. Each step is
+// idempotent: it looks before it acts, so a resumed job adopts what an
+// earlier attempt did.
+
+export interface RestoreDeps {
+  config: Config;
+  keyring: Keyring | null;
+  repo: BackupRepository | null;
+  pool: vsphere.VSpherePool;
+}
+
+const ADVANCED: Transport[] = ['san', 'hotadd', 'nbdssl'];
+const VDDK_TRANSPORTS: Transport[] = ['san', 'hotadd', 'nbdssl', 'nbd'];
+
+interface InPlaceRequest {
+  vcenter: string;
+  source: { vm: string; point: string };
+  target: { vm: string };
+  options: {
+    transports: string[];
+    powerOn?: boolean;
+    gracefulShutdownSeconds: number;
+    removeExistingSnapshots: boolean;
+    incrementalOrder: 'backward' | 'forward';
+  };
+}
+
+export function inPlaceRequest(job: RestoreJob): InPlaceRequest {
+  const r = job.request as Record<string, any>;
+  const o = (r.options ?? {}) as Record<string, any>;
+  return {
+    vcenter: r.vcenter,
+    source: r.source,
+    target: r.target,
+    options: {
+      transports: o.transports ?? ['nbdssl', 'nbd'],
+      ...(o.powerOn !== undefined ? { powerOn: o.powerOn } : {}),
+      gracefulShutdownSeconds: o.gracefulShutdownSeconds ?? 0,
+      removeExistingSnapshots: o.removeExistingSnapshots ?? false,
+      incrementalOrder: o.incrementalOrder ?? 'backward',
+    },
+  };
+}
+
+/** The temporary snapshot's name: deterministic, so a resumed job finds its own. */
+export const tempSnapshotName = (jobId: string) => `vmrestore-${jobId}`;
+
+interface PreflightResult {
+  vcenterId: string;
+  vm: string;
+  vmName: string;
+  powerStateBefore: string;
+  target: 'file' | 'vddk';
+  vddkTransports: Transport[];
+  needsSnapshot: boolean;
+  snapshotsBefore: number;
+  disks: Array<{ key: number; capacityBytes: number; vmCapacityBytes: number }>;
+  chain: string[];
+}
+
+/** "[LocalDS_0] vm/vm-000001.vmdk" → { datastore, path } */
+export function parseDatastorePath(p: string): { datastore: string; path: string } {
+  const m = /^\[([^\]]+)\]\s*(.+)$/.exec(p);
+  if (!m) throw permanent('DISK_PATH_INVALID', `disk file "${p}" is not a datastore path`);
+  return { datastore: m[1]!, path: m[2]! };
+}
+
+function credsOrFail(deps: RestoreDeps, db: Db) {
+  return async (job: RestoreJob): Promise<VcenterCredentials> => {
+    if (!deps.keyring) throw permanent('SECRET_KEYRING_MISSING', 'this worker has no VMRESTORE_SECRET_KEYS: it cannot read vCenter passwords');
+    const vc = await findVcenterByName(db, job.tenantId, inPlaceRequest(job).vcenter);
+    if (!vc) throw permanent('VCENTER_NOT_FOUND', `no vCenter connection named "${inPlaceRequest(job).vcenter}" (register it first)`);
+    return vcenterCredentials(deps.keyring, vc);
+  };
+}
+
+function clientOptions(c: VcenterCredentials, log: StepContext['log']): vsphere.VSphereClientOptions {
+  return {
+    url: c.url,
+    username: c.username,
+    password: c.password,
+    ...(c.thumbprint ? { thumbprint: c.thumbprint } : {}),
+    ...(c.ca ? { ca: c.ca } : {}),
+    ...(c.insecure ? { insecure: true } : {}),
+    logger: log,
+  };
+}
+
+const vmRef = (moref: string): vsphere.MoRef => ({ type: 'VirtualMachine', value: moref });
+
+/** Backup errors are about the data: retrying will not fix them. */
+function fromBackup(err: unknown): unknown {
+  return isBackupError(err) ? new JobError((err as BackupError).code, (err as Error).message, true, { cause: err }) : err;
+}
+
+const PERMANENT_VDDK = new Set(['CHECKSUM_MISMATCH', 'CAPACITY_MISMATCH', 'UNALIGNED_EXTENT', 'INVALID_ARG', 'VIX_E_FILE_NOT_FOUND', 'VIX_E_NOT_SUPPORTED', 'VIX_E_FILE_ACCESS_ERROR']);
+function fromVddk(err: unknown): unknown {
+  if (!(err instanceof VddkError)) return err;
+  const code = err.code.startsWith('VIX_') || err.code === 'CANCELLED' ? err.code : `VDDK_${err.code}`;
+  return new JobError(code, err.message, PERMANENT_VDDK.has(err.code), { cause: err });
+}
+
+export function inPlacePlan(deps: RestoreDeps): PlanFactory {
+  return (job) => {
+    const req = inPlaceRequest(job);
+    const withVc = async <T>(ctx: StepContext, fn: (c: vsphere.VSphereClient, creds: VcenterCredentials) => Promise<T>): Promise<T> => {
+      const creds = await credsOrFail(deps, ctx.db)(ctx.job);
+      return deps.pool.withClient(clientOptions(creds, ctx.log), (c) => fn(c, creds));
+    };
+    const taskOpts = { timeoutMs: deps.config.restore.vsphereTaskTimeoutMs };
+    const pre = (ctx: StepContext) => ctx.results.preflight as unknown as PreflightResult;
+
+    const preflight: StepDef = {
+      name: 'preflight',
+      async run(ctx) {
+        if (!deps.repo) throw permanent('BACKUP_REPOSITORY_NOT_CONFIGURED', 'this worker has no backup repository (VMRESTORE_BACKUP_ROOTS)');
+        const repo = deps.repo;
+        const point = await repo.getPoint(req.source.vm, req.source.point).catch((e) => Promise.reject(fromBackup(e)));
+        // Structure, parents and sizes now; every block's SHA-256 is checked again as it is written.
+        const report = await verifyChain(repo, req.source.vm, req.source.point, { skipChecksums: true });
+        if (!report.ok) throw fromBackup(report.errors[0]);
+        const vc = await findVcenterByName(ctx.db, job.tenantId, req.vcenter);
+        if (!vc) throw permanent('VCENTER_NOT_FOUND', `no vCenter connection named "${req.vcenter}" (register it first)`);
+        return withVc(ctx, async (client) => {
+          const ref = await vsphere.findVm(client, { moref: req.target.vm });
+          const info = await vsphere.getVmInfo(client, ref);
+          const ownSnapshot = tempSnapshotName(job.id);
+          const snaps = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name !== ownSnapshot);
+
+          // The VM must match the backup disk for disk.
+          const vmDisks = info.disks.filter((d) => !d.rdm);
+          const disks: PreflightResult['disks'] = [];
+          for (const d of point.disks) {
+            const target = vmDisks.find((v) => v.key === d.key);
+            if (!target) throw permanent('DISK_MISMATCH', `the backup's disk ${d.key} is not a disk of ${req.target.vm} (its disks: ${vmDisks.map((v) => v.key).join(', ') || 'none'})`);
+            if (target.capacityInBytes < d.capacityBytes) {
+              throw permanent('TARGET_DISK_TOO_SMALL', `disk ${d.key} of ${req.target.vm} has ${target.capacityInBytes} bytes, the backup needs ${d.capacityBytes}`);
+            }
+            disks.push({ key: d.key, capacityBytes: d.capacityBytes, vmCapacityBytes: target.capacityInBytes });
+          }
+          if (vmDisks.length !== point.disks.length) {
+            throw permanent('DISK_MISMATCH', `${req.target.vm} has ${vmDisks.length} disks, the backup ${point.disks.length}: restore as a new VM instead`);
+          }
+
+          // The disk target: `file` for datastores this host mounts, else VDDK.
+          const wanted = req.options.transports;
+          const vddkTransports = wanted.filter((t): t is Transport => (VDDK_TRANSPORTS as string[]).includes(t));
+          const fileOk = wanted.includes('file') && vmDisks.every((d) => deps.config.restore.datastorePaths[parseDatastorePath(d.fileName).datastore] !== undefined);
+          const vddkOk = vddkTransports.length > 0 && deps.config.restore.vddkLibDir !== null;
+          let target: 'file' | 'vddk';
+          if (fileOk && (wanted[0] === 'file' || !vddkOk)) target = 'file';
+          else if (vddkOk) target = 'vddk';
+          else {
+            const why = [
+              wanted.includes('file') ? 'file: a disk is on a datastore not in VMRESTORE_DATASTORE_PATHS' : null,
+              vddkTransports.length ? 'VDDK: no VMRESTORE_VDDK_LIB_DIR on this worker' : null,
+            ].filter(Boolean);
+            throw permanent('TRANSPORT_UNAVAILABLE', `no requested transport (${wanted.join(', ')}) can reach these disks: ${why.join('; ')}`);
+          }
+          const needsSnapshot = target === 'vddk' && vddkTransports.some((t) => ADVANCED.includes(t));
+          if (target === 'vddk' && vddkTransports.includes('san') && snaps.length > 0 && !req.options.removeExistingSnapshots) {
+            throw permanent('SAN_SNAPSHOTS_PRESENT', `${req.target.vm} has ${snaps.length} snapshot(s); a SAN restore needs them removed: allow it with options.removeExistingSnapshots`);
+          }
+
+          await lockVm(ctx.db, vc.id, req.target.vm, job.id);
+          const result: PreflightResult = {
+            vcenterId: vc.id,
+            vm: req.target.vm,
+            vmName: info.name,
+            powerStateBefore: info.powerState,
+            target,
+            vddkTransports,
+            needsSnapshot,
+            snapshotsBefore: snaps.length,
+            disks,
+            chain: report.chain,
+          };
+          return result as unknown as Record<string, unknown>;
+        });
+      },
+    };
+
+    const powerOff: StepDef = {
+      name: 'power_off',
+      run: (ctx) =>
+        withVc(ctx, async (client) => {
+          const secs = req.options.gracefulShutdownSeconds;
+          const how = await vsphere.powerOff(client, vmRef(req.target.vm), { ...taskOpts, guestShutdown: secs > 0, guestTimeoutMs: secs * 1000 });
+          return { result: how };
+        }),
+    };
+
+    const removeSnapshots: StepDef = {
+      name: 'remove_existing_snapshots',
+      run: (ctx) =>
+        withVc(ctx, async (client) => {
+          const p = pre(ctx);
+          if (!(p.target === 'vddk' && p.vddkTransports.includes('san') && req.options.removeExistingSnapshots)) return { skipped: true };
+          const snaps = (await vsphere.listSnapshots(client, vmRef(req.target.vm))).all.filter((s) => s.name !== tempSnapshotName(job.id));
+          if (!snaps.length) return { removed: 0 };
+          await vsphere.removeAllSnapshots(client, vmRef(req.target.vm), taskOpts);
+          return { removed: snaps.length };
+        }),
+    };
+
+    const tempSnapshot: StepDef = {
+      name: 'temp_snapshot',
+      run: (ctx) =>
+        withVc(ctx, async (client) => {
+          if (!pre(ctx).needsSnapshot) return { skipped: true };
+          const name = tempSnapshotName(job.id);
+          const ref = vmRef(req.target.vm);
+          const existing = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name === name);
+          if (existing.length > 1) throw permanent('TEMP_SNAPSHOT_DUPLICATED', `${existing.length} snapshots named ${name} exist on ${req.target.vm}`);
+          if (existing[0]) return { snapshot: existing[0].ref.value, name, adopted: true };
+          const snap = await vsphere.createSnapshot(client, ref, { name, description: `vmrestore job ${job.id}: temporary, removed when the restore ends` }, taskOpts);
+          return { snapshot: snap.value, name, adopted: false };
+        }),
+    };
+
+    const resolveDisks: StepDef = {
+      name: 'resolve_disks',
+      run: (ctx) =>
+        withVc(ctx, async (client) => {
+          const info = await vsphere.getVmInfo(client, vmRef(req.target.vm));
+          // R1.4: the disk's current file, delta sequence number included.
+          const disks = pre(ctx).disks.map((d) => {
+            const v = info.disks.find((x) => x.key === d.key);
+            if (!v) throw permanent('DISK_MISMATCH', `disk ${d.key} disappeared from ${req.target.vm}`);
+            return { key: d.key, fileName: v.fileName, chain: v.chain };
+          });
+          return { disks };
+        }),
+    };
+
+    const writeDisks: StepDef = {
+      name: 'write_disks',
+      async run(ctx) {
+        const p = pre(ctx);
+        const resolved = (ctx.results.resolve_disks as { disks: Array<{ key: number; fileName: string }> }).disks;
+        const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
+        const repo = deps.repo!;
+        const work = join(deps.config.restore.workDir, job.id);
+        await mkdir(work, { recursive: true });
+        const backward = await planRestore(repo, req.source.vm, req.source.point, { direction: 'backward' }).catch((e) => Promise.reject(fromBackup(e)));
+        const order = req.options.incrementalOrder === 'forward' ? await planRestore(repo, req.source.vm, req.source.point, { direction: 'forward' }) : backward;
+        const perDisk: Array<{ key: number; writes: DiskWrites }> = [];
+        for (const d of backward.disks) {
+          const writes = await buildDiskWrites({ backward: d, order: order.disks.find((x) => x.diskKey === d.diskKey)!, zeroFill: true, workDir: work }).catch((e) =>
+            Promise.reject(fromBackup(e)),
+          );
+          perDisk.push({ key: d.diskKey, writes });
+        }
+        const bytesOf = (w: (typeof perDisk)[number]['writes'], from = 0) => w.extents.slice(from).reduce((s, e) => s + e.length, 0);
+        const total = perDisk.reduce((s, d) => s + bytesOf(d.writes), 0);
+        let done = 0;
+        const creds = p.target === 'vddk' ? await credsOrFail(deps, ctx.db)(ctx.job) : null;
+        const out: Array<Record<string, unknown>> = [];
+        for (const { key, writes } of perDisk) {
+          const file = resolved.find((r) => r.key === key)!.fileName;
+          const target = diskTarget(deps, p, creds, req.target.vm, snapshot, file);
+          const cp = await ctx.checkpoint.load(key);
+          let next = cp?.nextExtent ?? 0;
+          const resumedFrom = next;
+          done += bytesOf(writes) - bytesOf(writes, next);
+          let transport = (cp?.state?.transport as string | undefined) ?? null;
+          const batch = deps.config.restore.writeBatchExtents;
+          const maxBatchBytes = 256 * 1024 * 1024;
+          while (next < writes.extents.length) {
+            let end = next;
+            let bytes = 0;
+            while (end < writes.extents.length && end - next < batch && bytes < maxBatchBytes) bytes += writes.extents[end++]!.length;
+            const base = done;
+            const res = await copy({
+              sources: writes.sources,
+              extents: writes.extents.slice(next, end),
+              target,
+              signal: ctx.signal,
+              onProgress: (pr) => void ctx.progress(base + pr.bytesDone, total).catch(() => undefined),
+            }).catch((e) => Promise.reject(fromVddk(e)));
+            transport = res.transport;
+            done += bytes;
+            next = end;
+            // Recorded before the next batch: a resumed job continues here, never from zero.
+            await ctx.checkpoint.save(key, { bytesDone: bytesOf(writes) - bytesOf(writes, next), bytesTotal: bytesOf(writes), nextExtent: next, state: { transport } });
+            await ctx.progress(done, total);
+          }
+          out.push({ key, file, transport, bytes: bytesOf(writes), dataBytes: writes.dataBytes, zeroBytes: writes.zeroBytes, patchUnits: writes.patchUnits, extents: writes.extents.length, resumedFrom });
+        }
+        await rm(work, { recursive: true, force: true });
+        const transports = [...new Set(out.map((o) => o.transport))];
+        return { disks: out, bytes: total, transport: transports.join(',') };
+      },
+    };
+
+    const finalizeSnapshot: StepDef = {
+      name: 'remove_temp_snapshot',
+      run: (ctx) => withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, taskOpts)),
+    };
+
+    const powerOn: StepDef = {
+      name: 'power_on',
+      run: (ctx) =>
+        withVc(ctx, async (client) => {
+          const want = req.options.powerOn ?? pre(ctx).powerStateBefore === 'poweredOn';
+          if (!want) return { poweredOn: false };
+          await vsphere.powerOn(client, vmRef(req.target.vm), taskOpts);
+          return { poweredOn: true };
+        }),
+    };
+
+    // Cleanup: runs after success, failure and cancel.
+    const cleanupSnapshot: StepDef = {
+      name: 'cleanup_temp_snapshot',
+      async run(ctx) {
+        if (!ctx.results.preflight) return { skipped: 'preflight did not finish: nothing was touched' };
+        return withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, taskOpts));
+      },
+    };
+    const releaseLock: StepDef = {
+      name: 'release_vm_lock',
+      async run(ctx) {
+        const r = await ctx.db.vmLock.deleteMany({ where: { jobId: job.id } });
+        await rm(join(deps.config.restore.workDir, job.id), { recursive: true, force: true });
+        return { released: r.count };
+      },
+    };
+
+    return {
+      steps: [preflight, powerOff, removeSnapshots, tempSnapshot, resolveDisks, writeDisks, finalizeSnapshot, powerOn],
+      cleanup: [cleanupSnapshot, releaseLock],
+    };
+  };
+}
+
+function diskTarget(deps: RestoreDeps, p: PreflightResult, creds: VcenterCredentials | null, vm: string, snapshot: string | undefined, file: string): Target {
+  if (p.target === 'file') {
+    const { datastore, path } = parseDatastorePath(file);
+    return { kind: 'file', path: join(deps.config.restore.datastorePaths[datastore]!, path) };
+  }
+  if (!creds) throw new Error('vddk target without credentials');
+  return {
+    kind: 'vddk',
+    libDir: deps.config.restore.vddkLibDir!,
+    server: new URL(creds.url).hostname,
+    thumbprint: creds.thumbprint ?? '',
+    username: creds.username,
+    password: creds.password,
+    vmMoref: vm,
+    ...(snapshot ? { snapshotMoref: snapshot } : {}),
+    transports: p.vddkTransports,
+    diskPath: file,
+    ...(deps.config.restore.vddkConfigFile ? { configFile: deps.config.restore.vddkConfigFile } : {}),
+  };
+}
+
+/**
+ * Removes this job's temporary snapshot if it exists. After a SAN write the
+ * base disk changed behind the snapshot: revert first, or the delete fails on
+ * a CID mismatch (MISSION R1.5).
+ */
+async function dropTempSnapshot(client: vsphere.VSphereClient, job: RestoreJob, ctx: StepContext, taskOpts: { timeoutMs: number }): Promise<Record<string, unknown>> {
+  const name = tempSnapshotName(job.id);
+  const ref = vmRef(inPlaceRequest(job).target.vm);
+  const snaps = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name === name);
+  if (!snaps.length) return { removed: 0 };
+  const written = ctx.results.write_disks as { transport?: string } | undefined;
+  const wrote = (await ctx.db.diskCheckpoint.count({ where: { jobId: job.id } })) > 0;
+  const san = (written?.transport ?? '').split(',').includes('san') || (!written && wrote && (ctx.results.preflight as unknown as PreflightResult).vddkTransports[0] === 'san');
+  for (const s of snaps) {
+    if (san) await vsphere.revertToSnapshot(client, s.ref, { ...taskOpts, suppressPowerOn: true });
+    await vsphere.removeSnapshot(client, s.ref, taskOpts);
+  }
+  return { removed: snaps.length, reverted: san };
+}
+
+/** One restore per VM: a row that outlives a crashed worker, released by cleanup. */
+async function lockVm(db: Db, vcenterId: string, vm: string, jobId: string): Promise<void> {
+  try {
+    await db.vmLock.create({ data: { vcenter: vcenterId, vmRef: vm, jobId } });
+  } catch (err) {
+    if (!(err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002')) throw err;
+    const held = await db.vmLock.findUnique({ where: { vcenter_vmRef: { vcenter: vcenterId, vmRef: vm } }, include: { job: true } });
+    if (!held || held.jobId === jobId) return;
+    if (['succeeded', 'failed', 'cancelled'].includes(held.job.state)) {
+      // A stale lock of an ended job (its cleanup never ran): take it over.
+      await db.vmLock.update({ where: { vcenter_vmRef: { vcenter: vcenterId, vmRef: vm } }, data: { jobId, acquiredAt: new Date() } });
+      return;
+    }
+    throw transient('VM_LOCKED', `restore job ${held.jobId} (${held.job.state}) holds ${vm}`);
+  }
+}

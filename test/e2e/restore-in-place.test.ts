@@ -1,0 +1,211 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { vsphere, type FixtureChain } from '@vmrestore/core';
+import { checkContract } from '../support/contract';
+import { waitFor } from '../support/env';
+import { startApi, stop, type Proc } from '../support/processes';
+import { startRestoreEnv, startWorkerProcess, type RestoreEnv } from '../support/restore-env';
+
+// MISSION R1 end to end: POST /v1/restores → queue → the production worker →
+// vcsim (power, snapshots) and the disk files (file target, or VDDK through
+// our simulator library) → disks byte-identical to the restore point.
+
+let renv: RestoreEnv;
+let api: Proc & { url: string };
+let worker: Proc | undefined;
+let c0vm0: FixtureChain;
+const vms: Record<string, { moref: string; name: string }> = {};
+
+async function http(method: 'GET' | 'POST', path: string, template: string, body?: unknown) {
+  const res = await fetch(api.url + path, { method, headers: { ...renv.headers, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const text = await res.text();
+  const headers = Object.fromEntries(res.headers.entries());
+  return { status: res.status, body: checkContract(method, template, { statusCode: res.status, headers, body: text }) as Record<string, any> };
+}
+const restore = (vm: string, source: { vm: string; point: string }, options: Record<string, unknown>) =>
+  http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source, target: { vm }, options });
+const ended = (id: string, ms = 60_000) =>
+  waitFor(`job ${id} to end`, async () => {
+    const r = await http('GET', `/v1/restores/${id}`, '/v1/restores/{id}');
+    return ['succeeded', 'failed', 'cancelled', 'cleanup_pending'].includes(r.body.state) ? r.body : null;
+  }, ms, 200);
+
+async function vmState(moref: string) {
+  const c = await renv.client();
+  try {
+    const info = await vsphere.getVmInfo(c, { type: 'VirtualMachine', value: moref });
+    const snaps = await vsphere.listSnapshots(c, { type: 'VirtualMachine', value: moref });
+    return { info, snaps: snaps.all };
+  } finally {
+    await c.close();
+  }
+}
+
+/** The local flat extent file behind a datastore path's descriptor. */
+function flatOf(dsPath: string): string {
+  const descriptor = renv.sim.localPath(dsPath);
+  const m = /^RW \d+ FLAT "([^"]+)"/m.exec(readFileSync(descriptor, 'utf8'));
+  if (!m) throw new Error(`no flat extent in ${descriptor}`);
+  return join(descriptor, '..', m[1]!);
+}
+
+function expectDiskEquals(dsPath: string, chain: FixtureChain, pointId: string, key: number) {
+  const flat = readFileSync(flatOf(dsPath));
+  const point = chain.points.find((p) => p.pointId === pointId)!;
+  const expected = point.images.get(key)!;
+  expect(flat.length).toBeGreaterThanOrEqual(expected.length);
+  expect(flat.subarray(0, expected.length).equals(expected)).toBe(true);
+  const raw = point.imagePaths?.get(key);
+  if (raw && existsSync('/usr/bin/qemu-img')) {
+    const r = spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', flatOf(dsPath), raw], { encoding: 'utf8' });
+    expect(r.stdout).toMatch(/Images are identical/);
+  }
+}
+
+beforeAll(async () => {
+  renv = await startRestoreEnv();
+  const c = await renv.client();
+  try {
+    for (const name of ['DC0_H0_VM0', 'DC0_H0_VM1', 'DC0_C0_RP0_VM0', 'DC0_C0_RP0_VM1']) {
+      const ref = await vsphere.findVm(c, { inventoryPath: name.startsWith('DC0_H0') ? `DC0/vm/${name}` : `DC0/vm/${name}` });
+      vms[name] = { moref: ref.value, name };
+    }
+  } finally {
+    await c.close();
+  }
+  api = await startApi(renv.env);
+  worker = await startWorkerProcess(renv.env);
+});
+afterAll(async () => {
+  await stop(worker, 'SIGKILL');
+  await stop(api);
+  await renv?.close();
+});
+
+it('restores a full point in place through the file target: bytes, power state, no snapshot left', async () => {
+  const vm = vms.DC0_H0_VM0!;
+  const chain = await renv.backupFor(vm.moref, 'h0vm0', { incrementals: 2, seed: 3 });
+  const before = await vmState(vm.moref);
+  expect(before.info.powerState).toBe('poweredOn');
+  const r = await restore(vm.moref, { vm: 'h0vm0', point: 'p0' }, { transports: ['file'] });
+  expect(r.status).toBe(202);
+  const job = await ended(r.body.id);
+  expect([job.state, job.error]).toEqual(['succeeded', null]);
+  expect(job.steps.filter((s: any) => s.phase === 'main').map((s: any) => `${s.name}:${s.state}`)).toEqual([
+    'preflight:succeeded',
+    'power_off:succeeded',
+    'remove_existing_snapshots:succeeded',
+    'temp_snapshot:succeeded',
+    'resolve_disks:succeeded',
+    'write_disks:succeeded',
+    'remove_temp_snapshot:succeeded',
+    'power_on:succeeded',
+  ]);
+  const write = job.steps.find((s: any) => s.name === 'write_disks').result;
+  expect(write.transport).toBe('file');
+  const after = await vmState(vm.moref);
+  expect(after.info.powerState).toBe('poweredOn');
+  expect(after.snaps).toEqual([]);
+  for (const d of after.info.disks) expectDiskEquals(d.fileName, chain, 'p0', d.key);
+});
+
+it('restores a point deep in an incremental chain through VDDK (nbdssl): temporary snapshot made and removed', async () => {
+  const vm = vms.DC0_H0_VM1!;
+  const chain = await renv.backupFor(vm.moref, 'h0vm1', { incrementals: 4, seed: 5 });
+  await renv.sim.clearCalls();
+  const r = await restore(vm.moref, { vm: 'h0vm1', point: 'p4' }, { transports: ['nbdssl', 'nbd'], powerOn: false });
+  const job = await ended(r.body.id);
+  expect([job.state, job.error]).toEqual(['succeeded', null]);
+  const snap = job.steps.find((s: any) => s.name === 'temp_snapshot').result;
+  expect(snap).toMatchObject({ name: `vmrestore-${job.id}`, adopted: false });
+  const resolved = job.steps.find((s: any) => s.name === 'resolve_disks').result;
+  expect(resolved.disks[0].fileName).toMatch(/-000001\.vmdk$/); // written through the delta (R1.4)
+  expect(job.steps.find((s: any) => s.name === 'write_disks').result.transport).toBe('nbdssl');
+  expect(await renv.sim.calls('CreateSnapshot_Task')).toHaveLength(1);
+  expect(await renv.sim.calls('RemoveSnapshot_Task')).toHaveLength(1);
+  const after = await vmState(vm.moref);
+  expect(after.snaps).toEqual([]);
+  expect(after.info.powerState).toBe('poweredOff'); // powerOn: false
+  for (const d of after.info.disks) expectDiskEquals(d.fileName, chain, 'p4', d.key);
+});
+
+it('restores a VM that already has a snapshot, by its delta file name, and keeps that snapshot', async () => {
+  const vm = vms.DC0_C0_RP0_VM0!;
+  const chain = await renv.backupFor(vm.moref, 'c0vm0', { incrementals: 3, seed: 9 });
+  c0vm0 = chain;
+  const c = await renv.client();
+  try {
+    await vsphere.createSnapshot(c, { type: 'VirtualMachine', value: vm.moref }, { name: 'before-patch' });
+  } finally {
+    await c.close();
+  }
+  const r = await restore(vm.moref, { vm: 'c0vm0', point: 'p2' }, { transports: ['hotadd', 'nbdssl'], incrementalOrder: 'forward' });
+  const job = await ended(r.body.id);
+  expect([job.state, job.error]).toEqual(['succeeded', null]);
+  const resolved = job.steps.find((s: any) => s.name === 'resolve_disks').result;
+  expect(resolved.disks[0].fileName).toMatch(/-000002\.vmdk$/); // user's delta, then ours
+  const after = await vmState(vm.moref);
+  expect(after.snaps.map((s) => s.name)).toEqual(['before-patch']);
+  for (const d of after.info.disks) {
+    expect(d.fileName).toMatch(/-000001\.vmdk$/);
+    expectDiskEquals(d.fileName, chain, 'p2', d.key);
+  }
+});
+
+it('refuses a SAN restore of a VM with snapshots before touching it, unless allowed', async () => {
+  const vm = vms.DC0_C0_RP0_VM0!; // still has "before-patch"
+  await renv.sim.clearCalls();
+  const r = await restore(vm.moref, { vm: 'c0vm0', point: 'p1' }, { transports: ['san'] });
+  const job = await ended(r.body.id);
+  expect(job.state).toBe('failed');
+  expect(job.error.code).toBe('SAN_SNAPSHOTS_PRESENT');
+  expect(await renv.sim.calls('PowerOffVM_Task')).toHaveLength(0);
+  expect((await vmState(vm.moref)).info.powerState).toBe('poweredOn');
+});
+
+it('restores through SAN when allowed to remove the snapshots: revert before delete (no CID mismatch)', async () => {
+  const vm = vms.DC0_C0_RP0_VM0!;
+  await renv.sim.clearCalls();
+  const r = await restore(vm.moref, { vm: 'c0vm0', point: 'p3' }, { transports: ['san'], removeExistingSnapshots: true });
+  const job = await ended(r.body.id);
+  expect([job.state, job.error]).toEqual(['succeeded', null]);
+  expect(job.steps.find((s: any) => s.name === 'remove_existing_snapshots').result).toEqual({ removed: 1 });
+  expect(job.steps.find((s: any) => s.name === 'remove_temp_snapshot').result).toMatchObject({ removed: 1, reverted: true });
+  expect(await renv.sim.calls('RevertToSnapshot_Task')).toHaveLength(1);
+  const after = await vmState(vm.moref);
+  expect(after.snaps).toEqual([]);
+  for (const d of after.info.disks) expectDiskEquals(d.fileName, c0vm0, 'p3', d.key);
+});
+
+it('refuses a second restore of the same VM while one is active (409)', async () => {
+  const vm = vms.DC0_C0_RP0_VM1!;
+  await renv.backupFor(vm.moref, 'c0vm1', { incrementals: 1, seed: 2 });
+  await renv.sim.injectFault({ method: 'PowerOffVM_Task', moref: vm.moref, delayMs: 3000 });
+  const first = await restore(vm.moref, { vm: 'c0vm1', point: 'p1' }, { transports: ['file'] });
+  expect(first.status).toBe(202);
+  const second = await restore(vm.moref, { vm: 'c0vm1', point: 'p0' }, { transports: ['file'] });
+  expect(second.status).toBe(409);
+  expect(second.body.code).toBe('RESTORE_CONFLICT');
+  expect((await ended(first.body.id)).state).toBe('succeeded');
+  await renv.sim.clearFaults();
+});
+
+it('retries a transient vCenter fault; when the snapshot cannot be removed, ends cleanup_pending with the VM off', async () => {
+  const vm = vms.DC0_C0_RP0_VM1!;
+  const chain = await renv.backupFor(vm.moref, 'c0vm1b', { incrementals: 2, seed: 4 });
+  await renv.sim.injectFault({ method: 'CreateSnapshot_Task', moref: vm.moref, fault: 'TaskInProgress', count: 1 });
+  const ok = await ended((await restore(vm.moref, { vm: 'c0vm1b', point: 'p2' }, { transports: ['nbdssl'] })).body.id);
+  expect([ok.state, ok.attempt]).toEqual(['succeeded', 2]);
+  const d0 = (await vmState(vm.moref)).info.disks[0]!;
+  expectDiskEquals(d0.fileName, chain, 'p2', d0.key);
+
+  // RemoveSnapshot_Task runs on the snapshot object: fault it whatever the moref.
+  await renv.sim.injectFault({ method: 'RemoveSnapshot_Task', fault: 'NoPermission', count: -1 });
+  const bad = await ended((await restore(vm.moref, { vm: 'c0vm1b', point: 'p1' }, { transports: ['nbdssl'] })).body.id, 90_000);
+  await renv.sim.clearFaults();
+  expect(bad.state).toBe('cleanup_pending');
+  const after = await vmState(vm.moref);
+  expect(after.info.powerState).toBe('poweredOff'); // the documented safe state
+  expect(after.snaps.map((s) => s.name)).toEqual([`vmrestore-${bad.id}`]); // recorded, for the sweeper
+});
