@@ -209,3 +209,40 @@ it('retries a transient vCenter fault; when the snapshot cannot be removed, ends
   expect(after.info.powerState).toBe('poweredOff'); // the documented safe state
   expect(after.snaps.map((s) => s.name)).toEqual([`vmrestore-${bad.id}`]); // recorded, for the sweeper
 });
+
+describe('injected vCenter faults', () => {
+  let vm: { moref: string; name: string };
+  let chain: FixtureChain;
+  beforeAll(async () => {
+    vm = vms.DC0_H0_VM0!;
+    chain = await renv.backupFor(vm.moref, 'faults-vm', { incrementals: 1, seed: 31 });
+    const c = await renv.client();
+    try {
+      await vsphere.powerOn(c, { type: 'VirtualMachine', value: vm.moref });
+    } finally {
+      await c.close();
+    }
+  });
+  afterEach(() => renv.sim.clearFaults());
+
+  it('a permanent fault on power off fails the job with the VM untouched', async () => {
+    await renv.sim.injectFault({ method: 'PowerOffVM_Task', moref: vm.moref, fault: 'NoPermission', count: -1 });
+    const job = await ended((await restore(vm.moref, { vm: 'faults-vm', point: 'p1' }, { transports: ['nbdssl'] })).body.id);
+    expect([job.state, job.error.code, job.attempt]).toEqual(['failed', 'VSPHERE_NO_PERMISSION', 1]);
+    const after = await vmState(vm.moref);
+    expect(after.info.powerState).toBe('poweredOn');
+    expect(after.snaps).toEqual([]);
+  });
+
+  it('transient faults on power off and on the SAN revert are retried, and the restore completes', async () => {
+    await renv.sim.injectFault({ method: 'PowerOffVM_Task', moref: vm.moref, fault: 'TaskInProgress', count: 1 });
+    await renv.sim.injectFault({ method: 'RevertToSnapshot_Task', fault: 'TaskInProgress', count: 1 });
+    const job = await ended((await restore(vm.moref, { vm: 'faults-vm', point: 'p1' }, { transports: ['san'] })).body.id);
+    expect([job.state, job.error, job.attempt]).toEqual(['succeeded', null, 3]);
+    expect(job.steps.find((s: any) => s.name === 'remove_temp_snapshot').result).toMatchObject({ removed: 1, reverted: true });
+    const after = await vmState(vm.moref);
+    expect(after.snaps).toEqual([]);
+    expect(after.info.powerState).toBe('poweredOn');
+    for (const d of after.info.disks) expectDiskEquals(d.fileName, chain, 'p1', d.key);
+  });
+});
