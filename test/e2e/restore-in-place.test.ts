@@ -64,7 +64,7 @@ function expectDiskEquals(dsPath: string, chain: FixtureChain, pointId: string, 
 }
 
 beforeAll(async () => {
-  renv = await startRestoreEnv();
+  renv = await startRestoreEnv([], { VMRESTORE_WEBHOOK_ALLOW_PRIVATE: 'true' });
   const c = await renv.client();
   try {
     for (const name of ['DC0_H0_VM0', 'DC0_H0_VM1', 'DC0_C0_RP0_VM0', 'DC0_C0_RP0_VM1']) {
@@ -245,4 +245,46 @@ describe('injected vCenter faults', () => {
     expect(after.info.powerState).toBe('poweredOn');
     for (const d of after.info.disks) expectDiskEquals(d.fileName, chain, 'p1', d.key);
   });
+});
+
+it('tells a subscribed webhook about the restore: signed job.started, step changes, progress, job.succeeded', async () => {
+  const { createServer } = await import('node:http');
+  const { verifyWebhook } = await import('@vmrestore/core');
+  const received: Array<{ type: string; id: string; ok: boolean }> = [];
+  let secret = '';
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      let ok = true;
+      try {
+        verifyWebhook(secret, req.headers as Record<string, string>, body);
+      } catch {
+        ok = false;
+      }
+      const event = JSON.parse(body);
+      received.push({ type: event.type, id: event.id, ok });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as { port: number }).port;
+    const hook = await http('POST', '/v1/webhooks', '/v1/webhooks', { url: `http://127.0.0.1:${port}/hook`, events: ['*'] });
+    expect(hook.status).toBe(201);
+    secret = hook.body.secret;
+    const vm = vms.DC0_H0_VM1!;
+    await renv.backupFor(vm.moref, 'hooked', { incrementals: 1, seed: 41 });
+    const job = await ended((await restore(vm.moref, { vm: 'hooked', point: 'p1' }, { transports: ['file'] })).body.id);
+    expect(job.state).toBe('succeeded');
+    await waitFor('job.succeeded delivered', async () => received.some((e) => e.type === 'job.succeeded'), 30_000, 100);
+    const types = received.map((e) => e.type);
+    expect(types[0]).toBe('job.started');
+    expect(types).toContain('job.step_changed');
+    expect(types).toContain('job.progress');
+    expect(received.every((e) => e.ok)).toBe(true);
+    expect(new Set(received.map((e) => e.id)).size).toBe(received.length);
+  } finally {
+    server.close();
+  }
 });

@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, loadConfig, type Config } from '@vmrestore/core';
+import { ConfigError, createDb, createLogger, loadConfig, loadSecurityConfig, startWebhookWorker, type Config } from '@vmrestore/core';
 import { productionPlans, restoreDeps } from './plans';
 import { startWorker, type RunningWorker } from './worker';
 import type { PlanRegistry } from './plan';
@@ -40,7 +40,22 @@ export async function runWorkerProcess(makePlans?: (config: Config) => PlanRegis
   process.on('SIGINT', () => shutdown('SIGINT'));
   const deps = makePlans ? null : restoreDeps(config);
   const plans = makePlans ? makePlans(config) : productionPlans(config, deps!);
-  started = startWorker({ config, plans, log, onClose: () => deps?.close() });
+  // Webhook deliveries run in the worker processes too, when secrets can be read.
+  const hooksDb = deps?.keyring ? createDb(config.databaseUrl, { max: 4 }) : null;
+  const hooks =
+    hooksDb && deps?.keyring
+      ? await startWebhookWorker({ config, db: hooksDb, keyring: deps.keyring, log: log.child({ component: 'webhooks' }), allowPrivate: loadSecurityConfig().webhookAllowPrivate })
+      : null;
+  started = startWorker({
+    config,
+    plans,
+    log,
+    onClose: async () => {
+      await hooks?.close();
+      await hooksDb?.$disconnect();
+      await deps?.close();
+    },
+  });
   await started;
 }
 

@@ -15,6 +15,19 @@ export interface RunnerDeps {
   cancelPollMs: number;
   /** Aborted when this worker is shutting down (SIGTERM). */
   shutdown: AbortSignal;
+  /** Tells the outside world (webhooks) about a job event; never fails the job. */
+  notify?: Notify;
+}
+
+export type NotifyType = 'job.started' | 'job.step_changed' | 'job.progress' | 'job.succeeded' | 'job.failed' | 'job.cancelled' | 'job.cleanup_pending';
+export type Notify = (jobId: string, type: NotifyType, extra?: Record<string, unknown>) => Promise<void>;
+
+function notifier(deps: RunnerDeps, log: Logger) {
+  return (jobId: string, type: NotifyType, extra?: Record<string, unknown>) => {
+    if (!deps.notify) return;
+    // Fire and forget: a webhook problem must never slow or fail a restore.
+    deps.notify(jobId, type, extra).catch((err) => log.warn({ type, err: (err as Error).message }, 'webhook dispatch failed'));
+  };
 }
 
 export interface RunInfo {
@@ -61,9 +74,11 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   const job = (await db.restoreJob.findUniqueOrThrow({ where: { id: jobId } })) as RestoreJob;
   await appendEvent(db, jobId, 'job.started', null, { attempt: job.attempt, worker: WORKER_ID });
   log.info({ attempt: job.attempt, kind: job.kind }, 'job started');
+  const notify = notifier(deps, log);
+  notify(jobId, 'job.started', { attempt: job.attempt });
 
   if (!planFactory) {
-    return finish(db, log, job, 'failed', new JobError(JOB_ERROR_CODES.UNKNOWN_PLAN, `no plan for kind ${job.kind}`, true));
+    return finish(deps, log, job, 'failed', new JobError(JOB_ERROR_CODES.UNKNOWN_PLAN, `no plan for kind ${job.kind}`, true));
   }
   const plan = planFactory(job);
   const steps = await ensureStepRows(db, jobId, plan);
@@ -143,10 +158,10 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
     // Something is left behind (e.g. the temporary snapshot): the job ends
     // cleanup_pending, with the first error kept, and the sweeper retries.
     const why = failure ? `${failure.message}; then cleanup failed: ${cleanupError.message}` : `cleanup failed: ${cleanupError.message}`;
-    return finish(db, log, job, 'cleanup_pending', new JobError(failure?.code ?? JOB_ERROR_CODES.CLEANUP_FAILED, why, true));
+    return finish(deps, log, job, 'cleanup_pending', new JobError(failure?.code ?? JOB_ERROR_CODES.CLEANUP_FAILED, why, true));
   }
-  if (outcome === 'cancelled') return finish(db, log, job, 'cancelled', new JobError(JOB_ERROR_CODES.CANCELLED, 'cancelled by request', true));
-  return finish(db, log, job, outcome, failure);
+  if (outcome === 'cancelled') return finish(deps, log, job, 'cancelled', new JobError(JOB_ERROR_CODES.CANCELLED, 'cancelled by request', true));
+  return finish(deps, log, job, outcome, failure);
 }
 
 /**
@@ -167,10 +182,10 @@ async function retryCleanup(deps: RunnerDeps, log: Logger, job: RestoreJob): Pro
     return { kind: 'finished', state: 'cleanup_pending' };
   }
   const mainOk = plan.steps.every((s) => steps.get(key('main', s.name))?.state === 'succeeded');
-  if (job.cancelRequestedAt && !mainOk) return finish(deps.db, log, job, 'cancelled', new JobError(JOB_ERROR_CODES.CANCELLED, 'cancelled by request', true));
-  if (mainOk) return finish(deps.db, log, job, 'succeeded', null);
+  if (job.cancelRequestedAt && !mainOk) return finish(deps, log, job, 'cancelled', new JobError(JOB_ERROR_CODES.CANCELLED, 'cancelled by request', true));
+  if (mainOk) return finish(deps, log, job, 'succeeded', null);
   const code = job.errorCode && job.errorCode !== JOB_ERROR_CODES.CLEANUP_FAILED ? job.errorCode : JOB_ERROR_CODES.STEP_FAILED;
-  return finish(deps.db, log, job, 'failed', new JobError(code, (job.errorMessage ?? '').replace(/; then cleanup failed: .*$/, ''), true));
+  return finish(deps, log, job, 'failed', new JobError(code, (job.errorMessage ?? '').replace(/; then cleanup failed: .*$/, ''), true));
 }
 
 const key = (phase: string, name: string) => `${phase}:${name}`;
@@ -214,6 +229,7 @@ async function runStep(
   await markStep(db, row.id, { state: 'running', attempt, startedAt: new Date(), finishedAt: null, errorCode: null, errorMessage: null });
   if (row.phase === 'main') await db.restoreJob.update({ where: { id: job.id }, data: { currentStep: step.name } });
   await appendEvent(db, job.id, 'step.started', step.name, { phase: row.phase, attempt });
+  notifier(deps, log)(job.id, 'job.step_changed', { step: step.name, phase: row.phase });
   const stepLog = log.child({ step: step.name });
   stepLog.info({ attempt, phase: row.phase }, 'step started');
   const t0 = Date.now();
@@ -254,6 +270,7 @@ function makeContext(
       if (pct !== lastPercentEvent) {
         lastPercentEvent = pct;
         await appendEvent(db, job.id, 'progress', job.currentStep, { bytesDone, bytesTotal, percent: pct });
+        notifier(deps, log)(job.id, 'job.progress', { percent: pct });
       }
     },
     checkpoint: {
@@ -314,7 +331,8 @@ async function runCleanup(
   return firstError;
 }
 
-async function finish(db: Db, log: Logger, job: RestoreJob, state: 'succeeded' | 'failed' | 'cancelled' | 'cleanup_pending', error: JobError | null): Promise<RunOutcome> {
+async function finish(deps: RunnerDeps, log: Logger, job: RestoreJob, state: 'succeeded' | 'failed' | 'cancelled' | 'cleanup_pending', error: JobError | null): Promise<RunOutcome> {
+  const { db } = deps;
   await db.restoreJob.update({
     where: { id: job.id },
     data: {
@@ -327,5 +345,6 @@ async function finish(db: Db, log: Logger, job: RestoreJob, state: 'succeeded' |
   });
   await appendEvent(db, job.id, `job.${state}`, null, error && state !== 'succeeded' ? { code: error.code, message: error.message } : undefined);
   log.info({ state, code: error?.code }, `job ${state}`);
+  notifier(deps, log)(job.id, `job.${state}` as NotifyType);
   return { kind: 'finished', state };
 }

@@ -4,14 +4,17 @@ import {
   createDb,
   createRedis,
   createRestoreQueue,
+  createWebhookQueue,
+  dispatchEvent,
   enqueueRestore,
+  jobEventData,
   QUEUE_CONTRACT,
   type Config,
   type Db,
   type QueuePayloads,
 } from '@vmrestore/core';
 import type { PlanRegistry } from './plan';
-import { runJob } from './runner';
+import { runJob, type Notify } from './runner';
 
 export interface WorkerOptions {
   config: Config;
@@ -38,13 +41,20 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const producer = createRedis(config.redisUrl, 'producer');
   const queue = createRestoreQueue(producer, config);
   queue.on('error', () => undefined);
+  const webhooks = createWebhookQueue(producer, config);
+  webhooks.on('error', () => undefined);
   const shutdown = new AbortController();
+  // Job events → webhook deliveries (sent by the webhook worker, signed, retried).
+  const notify: Notify = async (jobId, type, extra) => {
+    const job = await db.restoreJob.findUnique({ where: { id: jobId } });
+    if (job) await dispatchEvent(db, webhooks, job.tenantId, type, jobEventData(job, extra));
+  };
 
   const handlers: Record<string, Handler> = {
     [QUEUE_CONTRACT.restore.jobName]: async (job, token) => {
       const attempts = job.opts.attempts ?? 1;
       const outcome = await runJob(
-        { db, plans, log, cancelPollMs: config.worker.cancelPollMs, shutdown: shutdown.signal },
+        { db, plans, log, cancelPollMs: config.worker.cancelPollMs, shutdown: shutdown.signal, notify },
         job.data.jobId,
         { attempt: job.attemptsMade + 1, lastAttempt: job.attemptsMade + 1 >= attempts },
       );
@@ -137,6 +147,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       shutdown.abort();
       await worker.close();
       await queue.close().catch(() => undefined);
+      await webhooks.close().catch(() => undefined);
       connection.disconnect();
       producer.disconnect();
       await db.$disconnect();
