@@ -217,7 +217,7 @@ describe('vCenter connections', () => {
 
     const row = await app.db.vCenterConnection.findUniqueOrThrow({ where: { id: body.id } });
     expect(row.passwordCiphertext.length).toBeGreaterThan(0);
-    expect(row.passwordCiphertext.includes(Buffer.from(password))).toBe(false);
+    expect(Buffer.from(row.passwordCiphertext).includes(Buffer.from(password))).toBe(false);
     expect(vcenterCredentials(app.keyring!, row).password).toBe(password);
     // The same key id with other key material: authentication fails.
     const other = parseKeyring(`${row.passwordKeyId}:${randomBytes(32).toString('base64')}`);
@@ -233,6 +233,12 @@ describe('vCenter connections', () => {
     const unknown = await create({ name: 'vc-bad2', url: 'https://vc/sdk', username: 'u', password, insecure: true, extra: 1 });
     expect(unknown.res.statusCode).toBe(400);
     expect(unknown.res.body).not.toContain(password);
+    const thumb = await create({ name: 'vc-bad3', url: 'https://vc/sdk', username: 'u', password, thumbprint: 'zz'.repeat(20) });
+    expect([thumb.res.statusCode, thumb.body.errors[0].field]).toEqual([400, 'thumbprint']);
+    const first = await create({ name: 'vc-twice', url: 'https://vc/sdk', username: 'u', password, insecure: true });
+    expect(first.res.statusCode).toBe(201);
+    const twice = await create({ name: 'vc-twice', url: 'https://vc/sdk', username: 'u', password, insecure: true });
+    expect([twice.res.statusCode, twice.body.code]).toEqual([409, 'VCENTER_NAME_TAKEN']);
   });
 
   it('tests a connection: ok against vcsim with the pinned thumbprint, a fault code with a wrong password or no server', async () => {
@@ -246,7 +252,7 @@ describe('vCenter connections', () => {
     const bad = await create({ name: 'vcsim-bad', url: sim.url, username: sim.username, password: wrongPw, thumbprint: sim.thumbprintSha256 });
     const refused = await call({ method: 'POST', url: `/v1/vcenters/${bad.body.id}/test`, template: '/v1/vcenters/{id}/test', headers: admin.headers });
     expect(refused.body.ok).toBe(false);
-    expect(refused.body.error.code).toMatch(/^VSPHERE_/);
+    expect(refused.body.error.code).toBe('VSPHERE_INVALID_LOGIN');
     expect(refused.res.body).not.toContain(wrongPw);
 
     const gone = await create({ name: 'vc-nowhere', url: 'https://127.0.0.1:1/sdk', username: 'u', password, insecure: true });
@@ -265,6 +271,7 @@ describe('tenant isolation: another tenant’s ids are 404, its lists do not sho
   let a: TestTenant;
   let b: TestTenant;
   const ids: Record<string, string> = {};
+  let webhookSecret = '';
   const vcPassword = `pw-${randomBytes(12).toString('hex')}`;
   beforeAll(async () => {
     a = await createTenantWithKey(app.db);
@@ -277,8 +284,10 @@ describe('tenant isolation: another tenant’s ids are 404, its lists do not sho
     const hook = await call({ method: 'POST', url: '/v1/webhooks', template: '/v1/webhooks', headers: a.headers, body: { url: 'https://8.8.8.8/hook', events: ['*'] } });
     expect(hook.res.statusCode).toBe(201);
     secrets.push(hook.body.secret);
+    webhookSecret = hook.body.secret;
+    expect(webhookSecret).toMatch(/^whsec_/);
     ids.webhook = hook.body.id;
-    const delivery = await app.db.webhookDelivery.create({ data: { webhookId: ids.webhook, eventId: randomUUID(), eventType: 'job.succeeded', jobId: ids.job, payload: {}, status: 'failed' } });
+    const delivery = await app.db.webhookDelivery.create({ data: { webhookId: ids.webhook!, eventId: randomUUID(), eventType: 'job.succeeded', jobId: ids.job!, payload: {}, status: 'failed' } });
     ids.delivery = delivery.id;
     const key = await call({ method: 'POST', url: '/v1/keys', template: '/v1/keys', headers: a.headers, body: { name: 'a2', scopes: ['restores:read'] } });
     secrets.push(key.body.key);
@@ -319,6 +328,9 @@ describe('tenant isolation: another tenant’s ids are 404, its lists do not sho
     }
     expect((await call({ method: 'GET', url: `/v1/restores/${ids.job}`, template: '/v1/restores/{id}', headers: a.headers })).res.statusCode).toBe(200);
     expect((await call({ method: 'GET', url: `/v1/vcenters/${ids.vcenter}`, template: '/v1/vcenters/{id}', headers: a.headers })).res.statusCode).toBe(200);
+    const hooks = await call({ method: 'GET', url: '/v1/webhooks', template: '/v1/webhooks', headers: a.headers });
+    expect(hooks.body.items.map((h: { id: string }) => h.id)).toContain(ids.webhook);
+    expect(JSON.stringify(hooks.body)).not.toContain(webhookSecret);
     const deliveries = await call({ method: 'GET', url: `/v1/webhooks/${ids.webhook}/deliveries`, template: '/v1/webhooks/{id}/deliveries', headers: a.headers });
     expect(deliveries.body.items.map((d: { id: string }) => d.id)).toEqual([ids.delivery]);
     expect((await app.db.apiKey.findUniqueOrThrow({ where: { id: ids.key } })).revokedAt).toBeNull();

@@ -1,7 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { buildApp, rateAndEta } from '@vmrestore/api';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import * as core from '@vmrestore/core';
 import { appendEvent } from '@vmrestore/core';
+import { startWorker } from '@vmrestore/worker';
 import { testConfig, waitFor } from '../support/env';
 import { checkContract } from '../support/contract';
 import { createTenantWithKey, testSecurity, type TestTenant } from '../support/auth';
@@ -64,11 +70,11 @@ async function open(jobId: string, headers: Record<string, string> = {}, query =
 }
 
 let vmSeq = Math.floor(Math.random() * 1e6) * 1000;
-async function newJob(): Promise<string> {
+async function newJob(label?: string): Promise<string> {
   const res = await fetch(`${base}/v1/restores`, {
     method: 'POST',
     headers: { ...tenant.headers, 'content-type': 'application/json' },
-    body: JSON.stringify({ kind: 'in_place', vcenter: 'vc1', source: { vm: 'web01', point: 'p1' }, target: { vm: `vm-${++vmSeq}` } }),
+    body: JSON.stringify({ kind: 'in_place', vcenter: 'vc1', source: { vm: 'web01', point: 'p1' }, target: { vm: `vm-${++vmSeq}` }, ...(label ? { label } : {}) }),
   });
   expect(res.status).toBe(202);
   return ((await res.json()) as { id: string }).id;
@@ -156,6 +162,41 @@ it('resumes from ?after= too, sends heartbeats while idle, and ends for a job th
   const again = await open(id);
   await again.ended;
   expect(again.events.map((e) => e.id)).toEqual(await allEventIds(id));
+});
+
+it('does not end at a cleanup step\'s job.cleanup_pending, only at the job\'s own end event', async () => {
+  const id = await newJob();
+  const s = await open(id);
+  await appendEvent(app.db, id, 'job.cleanup_pending', 'remove_snapshot', { code: 'X', message: 'y' });
+  await new Promise((r) => setTimeout(r, 300));
+  await appendEvent(app.db, id, 'step.started', 'release_lock');
+  await app.db.restoreJob.update({ where: { id }, data: { state: 'cleanup_pending', finishedAt: new Date() } });
+  await appendEvent(app.db, id, 'job.cleanup_pending');
+  await s.ended;
+  expect(s.events.map((e) => `${e.event}:${e.data.step ?? ''}`)).toEqual(['job.queued:', 'job.cleanup_pending:remove_snapshot', 'step.started:release_lock', 'job.cleanup_pending:']);
+});
+
+it('follows a job run by a real worker (test plans) from queued to succeeded', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { makeTestPlans } = require('../support/test-plans.cjs');
+  // Only this test's job is for the worker: drop the queue entries of the jobs above.
+  await app.restoreQueue.obliterate({ force: true });
+  const worker = await startWorker({ config, plans: makeTestPlans(mkdtempSync(join(tmpdir(), 'vmrestore-sse-')), core), log: pino({ level: 'silent' }), scopeTenantId: tenant.tenantId });
+  try {
+    const id = await newJob('plan:steps=a,b,c;slow=b:300');
+    const s = await open(id);
+    await waitFor('the first step', async () => s.events.some((e) => e.event === 'step.started'), 10_000);
+    s.close(); // drop mid-job, come back with Last-Event-ID
+    await s.ended;
+    const again = await open(id, { 'last-event-id': String(s.events.at(-1)!.id) });
+    await again.ended;
+    const ids = [...s.events, ...again.events].map((e) => e.id);
+    expect(ids).toEqual(await allEventIds(id));
+    expect(again.events.at(-1)!.event).toBe('job.succeeded');
+    expect([...s.events, ...again.events].some((e) => e.event === 'progress')).toBe(true);
+  } finally {
+    await worker.close();
+  }
 });
 
 it('keeps the JSON list without the Accept header', async () => {

@@ -15,3 +15,5 @@ export * from './vcenters';
 export * from './webhooks';
 export * from './auth';
 export * from './restore';
+// The ConfigSpec builder under one name (R2/R4/R5): its names stay apart.
+export * as configspec from './configspec';

@@ -7,7 +7,8 @@ import { findJob, isTerminal, toEventView, type JobEvent } from '@vmrestore/core
 // a reconnecting client's Last-Event-ID resumes exactly after it), `event:`
 // (its type) and `data:` (the JSON event; progress events get rate and ETA).
 // A comment line every heartbeatMs keeps proxies from closing an idle
-// stream. The stream ends once the job has ended and every event is sent.
+// stream. The stream ends after the job's end event (job.succeeded, ...
+// without a step), or once the job has been ended for END_GRACE_MS.
 
 export interface SseOptions {
   pollMs: number;
@@ -17,6 +18,8 @@ export interface SseOptions {
 export const SSE_DEFAULTS: SseOptions = { pollMs: 250, heartbeatMs: 15_000 };
 const TERMINAL_EVENTS = new Set(['job.succeeded', 'job.failed', 'job.cancelled', 'job.cleanup_pending']);
 const BATCH = 500;
+/** How long after a job's end its end event may still be on its way. */
+const END_GRACE_MS = 3_000;
 
 export function wantsEventStream(req: FastifyRequest): boolean {
   const accept = req.headers.accept;
@@ -120,15 +123,19 @@ export async function streamEvents(
         if (ended) return;
         for (const e of rows) {
           send(e);
-          if (TERMINAL_EVENTS.has(e.type)) sawTerminal = true;
+          // The job's own end event (no step): a cleanup step's
+          // job.cleanup_pending comes with its step, before the end.
+          if (TERMINAL_EVENTS.has(e.type) && e.step === null) sawTerminal = true;
         }
         if (rows.length < BATCH) break;
       }
       if (!sawTerminal) {
-        const row = await app.db.restoreJob.findUnique({ where: { id: jobId }, select: { state: true } });
-        // Gone (deleted) or ended: one more read catches an event written
-        // between the two queries, then the stream is complete.
-        if (!row || isTerminal(row.state)) {
+        const row = await app.db.restoreJob.findUnique({ where: { id: jobId }, select: { state: true, finishedAt: true } });
+        // The runner records the end state, then the end event. A job gone,
+        // or ended a while ago without that event (older jobs): one more read,
+        // then the stream is complete.
+        const settled = !row || (isTerminal(row.state) && (!row.finishedAt || Date.now() - row.finishedAt.getTime() > END_GRACE_MS));
+        if (settled) {
           const rest = await app.db.jobEvent.findMany({ where: { jobId, id: { gt: BigInt(last) } }, orderBy: { id: 'asc' } });
           if (!ended) rest.forEach(send);
           sawTerminal = true;

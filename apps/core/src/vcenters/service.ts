@@ -3,6 +3,8 @@ import { Prisma } from '../generated/prisma/client';
 import type { VCenterConnection } from '../generated/prisma/client';
 import { AppError } from '../errors';
 import { decryptSecret, encryptSecret, secretContext, type Keyring } from '../secrets';
+import { normalizeThumbprint } from '../vsphere/transport';
+import { VcenterError } from './errors';
 
 // vCenter connections, per tenant. The password is AES-256-GCM ciphertext
 // bound to its row; it is decrypted only to connect, and never returned.
@@ -65,6 +67,13 @@ export function checkVcenterInput(v: VcenterInput): void {
   } catch {
     errors.push({ in: 'body', field: 'url', message: 'is not a URL' });
   }
+  if (v.thumbprint) {
+    try {
+      normalizeThumbprint(v.thumbprint);
+    } catch {
+      errors.push({ in: 'body', field: 'thumbprint', message: 'must be a SHA-1 (40 hex digits) or SHA-256 (64 hex digits) fingerprint, colons optional' });
+    }
+  }
   if (!v.thumbprint && !v.caBundle && !v.insecure) {
     errors.push({ in: 'body', field: 'thumbprint', message: 'give a certificate thumbprint or a CA bundle (or insecure: true, for labs only)' });
   }
@@ -94,7 +103,7 @@ export async function createVcenterConnection(db: Db, keyring: Keyring, tenantId
     });
   } catch (err) {
     if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
-      throw new AppError('VALIDATION_FAILED', `a vCenter connection named ${v.name} already exists`, [{ in: 'body', field: 'name', message: 'is already used' }]);
+      throw new VcenterError('VCENTER_NAME_TAKEN', `a vCenter connection named ${v.name} already exists`, [{ in: 'body', field: 'name', message: 'is already used' }]);
     }
     throw err;
   }

@@ -75,7 +75,7 @@ export function inPlaceRequest(job: RestoreJob): InPlaceRequest {
 /** The temporary snapshot's name: deterministic, so a resumed job finds its own. */
 export const tempSnapshotName = (jobId: string) => `vmrestore-${jobId}`;
 
-interface PreflightResult {
+export interface PreflightResult {
   vcenterId: string;
   vm: string;
   vmName: string;
@@ -95,7 +95,7 @@ export function parseDatastorePath(p: string): { datastore: string; path: string
   return { datastore: m[1]!, path: m[2]! };
 }
 
-function credsOrFail(deps: RestoreDeps, db: Db) {
+export function credsOrFail(deps: RestoreDeps, db: Db) {
   return async (job: RestoreJob): Promise<VcenterCredentials> => {
     if (!deps.keyring) throw permanent('SECRET_KEYRING_MISSING', 'this worker has no VMRESTORE_SECRET_KEYS: it cannot read vCenter passwords');
     const vc = await findVcenterByName(db, job.tenantId, inPlaceRequest(job).vcenter);
@@ -104,7 +104,7 @@ function credsOrFail(deps: RestoreDeps, db: Db) {
   };
 }
 
-function clientOptions(c: VcenterCredentials, log: StepContext['log']): vsphere.VSphereClientOptions {
+export function clientOptions(c: VcenterCredentials, log: StepContext['log']): vsphere.VSphereClientOptions {
   return {
     url: c.url,
     username: c.username,
@@ -116,15 +116,15 @@ function clientOptions(c: VcenterCredentials, log: StepContext['log']): vsphere.
   };
 }
 
-const vmRef = (moref: string): vsphere.MoRef => ({ type: 'VirtualMachine', value: moref });
+export const vmRef = (moref: string): vsphere.MoRef => ({ type: 'VirtualMachine', value: moref });
 
 /** Backup errors are about the data: retrying will not fix them. */
-function fromBackup(err: unknown): unknown {
+export function fromBackup(err: unknown): unknown {
   return isBackupError(err) ? new JobError((err as BackupError).code, (err as Error).message, true, { cause: err }) : err;
 }
 
 const PERMANENT_VDDK = new Set(['CHECKSUM_MISMATCH', 'CAPACITY_MISMATCH', 'UNALIGNED_EXTENT', 'INVALID_ARG', 'VIX_E_FILE_NOT_FOUND', 'VIX_E_NOT_SUPPORTED', 'VIX_E_FILE_ACCESS_ERROR']);
-function fromVddk(err: unknown): unknown {
+export function fromVddk(err: unknown): unknown {
   if (!(err instanceof VddkError)) return err;
   const code = err.code.startsWith('VIX_') || err.code === 'CANCELLED' ? err.code : `VDDK_${err.code}`;
   return new JobError(code, err.message, PERMANENT_VDDK.has(err.code), { cause: err });
@@ -325,7 +325,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
 
     const finalizeSnapshot: StepDef = {
       name: 'remove_temp_snapshot',
-      run: (ctx) => withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, taskOpts)),
+      run: (ctx) => withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, taskOpts, req.target.vm)),
     };
 
     const powerOn: StepDef = {
@@ -344,7 +344,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
       name: 'cleanup_temp_snapshot',
       async run(ctx) {
         if (!ctx.results.preflight) return { skipped: 'preflight did not finish: nothing was touched' };
-        return withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, taskOpts));
+        return withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, taskOpts, req.target.vm));
       },
     };
     const releaseLock: StepDef = {
@@ -363,7 +363,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
   };
 }
 
-function diskTarget(deps: RestoreDeps, p: PreflightResult, creds: VcenterCredentials | null, vm: string, snapshot: string | undefined, file: string): Target {
+export function diskTarget(deps: RestoreDeps, p: PreflightResult, creds: VcenterCredentials | null, vm: string, snapshot: string | undefined, file: string): Target {
   if (p.target === 'file') {
     const { datastore, path } = parseDatastorePath(file);
     return { kind: 'file', path: join(deps.config.restore.datastorePaths[datastore]!, path) };
@@ -389,9 +389,15 @@ function diskTarget(deps: RestoreDeps, p: PreflightResult, creds: VcenterCredent
  * base disk changed behind the snapshot: revert first, or the delete fails on
  * a CID mismatch (MISSION R1.5).
  */
-async function dropTempSnapshot(client: vsphere.VSphereClient, job: RestoreJob, ctx: StepContext, taskOpts: { timeoutMs: number }): Promise<Record<string, unknown>> {
+export async function dropTempSnapshot(
+  client: vsphere.VSphereClient,
+  job: RestoreJob,
+  ctx: StepContext,
+  taskOpts: { timeoutMs: number },
+  vm: string,
+): Promise<Record<string, unknown>> {
   const name = tempSnapshotName(job.id);
-  const ref = vmRef(inPlaceRequest(job).target.vm);
+  const ref = vmRef(vm);
   const snaps = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name === name);
   if (!snaps.length) return { removed: 0 };
   const written = ctx.results.write_disks as { transport?: string } | undefined;
@@ -405,7 +411,7 @@ async function dropTempSnapshot(client: vsphere.VSphereClient, job: RestoreJob, 
 }
 
 /** One restore per VM: a row that outlives a crashed worker, released by cleanup. */
-async function lockVm(db: Db, vcenterId: string, vm: string, jobId: string): Promise<void> {
+export async function lockVm(db: Db, vcenterId: string, vm: string, jobId: string): Promise<void> {
   try {
     await db.vmLock.create({ data: { vcenter: vcenterId, vmRef: vm, jobId } });
   } catch (err) {
