@@ -24,6 +24,8 @@ export interface StepContext {
   results: Readonly<Record<string, Record<string, unknown>>>;
   /** This step's attempt number, 1 on its first run. */
   attempt: number;
+  /** For cleanup steps: how the main steps ended. */
+  outcome?: 'succeeded' | 'failed' | 'cancelled';
   progress(bytesDone: number, bytesTotal: number): Promise<void>;
   checkpoint: {
     load(diskKey: number): Promise<DiskCheckpointState | null>;

@@ -153,7 +153,7 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   }
 
   const outcome: 'succeeded' | 'failed' | 'cancelled' = stopReason === 'cancel' ? 'cancelled' : failure ? 'failed' : 'succeeded';
-  const cleanupError = await runCleanup(deps, log, job, plan, steps, results);
+  const cleanupError = await runCleanup(deps, log, job, plan, steps, results, outcome);
   if (cleanupError) {
     // Something is left behind (e.g. the temporary snapshot): the job ends
     // cleanup_pending, with the first error kept, and the sweeper retries.
@@ -176,7 +176,8 @@ async function retryCleanup(deps: RunnerDeps, log: Logger, job: RestoreJob): Pro
   const results: Record<string, Record<string, unknown>> = {};
   for (const row of steps.values()) if (row.state === 'succeeded' && row.phase === 'main') results[row.name] = (row.result as Record<string, unknown>) ?? {};
   await appendEvent(deps.db, job.id, 'job.cleanup_retry', null, { worker: WORKER_ID });
-  const err = await runCleanup(deps, log, job, plan, steps, results);
+  const mainDone = plan.steps.every((s) => steps.get(key('main', s.name))?.state === 'succeeded');
+  const err = await runCleanup(deps, log, job, plan, steps, results, mainDone ? 'succeeded' : job.cancelRequestedAt ? 'cancelled' : 'failed');
   if (err) {
     log.warn({ code: err.code, err: err.message }, 'cleanup still failing');
     return { kind: 'finished', state: 'cleanup_pending' };
@@ -223,6 +224,7 @@ async function runStep(
   step: StepDef,
   signal: AbortSignal,
   results: Record<string, Record<string, unknown>>,
+  outcome?: StepContext['outcome'],
 ): Promise<Record<string, unknown>> {
   const { db } = deps;
   const attempt = row.attempt + 1;
@@ -233,7 +235,9 @@ async function runStep(
   const stepLog = log.child({ step: step.name });
   stepLog.info({ attempt, phase: row.phase }, 'step started');
   const t0 = Date.now();
-  const result = (await step.run(makeContext(deps, stepLog, job, signal, results, attempt))) ?? {};
+  const ctx = makeContext(deps, stepLog, job, signal, results, attempt);
+  if (outcome) ctx.outcome = outcome;
+  const result = (await step.run(ctx)) ?? {};
   const durationMs = Date.now() - t0;
   await markStep(db, row.id, { state: 'succeeded', finishedAt: new Date(), result: result as Prisma.InputJsonValue });
   await appendEvent(db, job.id, 'step.succeeded', step.name, { phase: row.phase, durationMs });
@@ -304,6 +308,7 @@ async function runCleanup(
   plan: Plan,
   steps: Map<string, JobStep>,
   results: Record<string, Record<string, unknown>>,
+  outcome: NonNullable<StepContext['outcome']>,
 ): Promise<JobError | null> {
   let firstError: JobError | null = null;
   for (const step of plan.cleanup) {
@@ -311,7 +316,7 @@ async function runCleanup(
     if (row.state === 'succeeded') continue;
     for (let tryNo = 1; ; tryNo++) {
       try {
-        await runStep(deps, log, job, row, step, new AbortController().signal, results);
+        await runStep(deps, log, job, row, step, new AbortController().signal, results, outcome);
         break;
       } catch (err) {
         const je = toJobError(err);

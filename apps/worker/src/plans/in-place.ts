@@ -265,62 +265,17 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
 
     const writeDisks: StepDef = {
       name: 'write_disks',
-      async run(ctx) {
-        const p = pre(ctx);
-        const resolved = (ctx.results.resolve_disks as { disks: Array<{ key: number; fileName: string }> }).disks;
-        const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
-        const repo = deps.repo!;
-        const work = join(deps.config.restore.workDir, job.id);
-        await mkdir(work, { recursive: true });
-        const backward = await planRestore(repo, req.source.vm, req.source.point, { direction: 'backward' }).catch((e) => Promise.reject(fromBackup(e)));
-        const order = req.options.incrementalOrder === 'forward' ? await planRestore(repo, req.source.vm, req.source.point, { direction: 'forward' }) : backward;
-        const perDisk: Array<{ key: number; writes: DiskWrites }> = [];
-        for (const d of backward.disks) {
-          const writes = await buildDiskWrites({ backward: d, order: order.disks.find((x) => x.diskKey === d.diskKey)!, zeroFill: true, workDir: work }).catch((e) =>
-            Promise.reject(fromBackup(e)),
-          );
-          perDisk.push({ key: d.diskKey, writes });
-        }
-        const bytesOf = (w: (typeof perDisk)[number]['writes'], from = 0) => w.extents.slice(from).reduce((s, e) => s + e.length, 0);
-        const total = perDisk.reduce((s, d) => s + bytesOf(d.writes), 0);
-        let done = 0;
-        const creds = p.target === 'vddk' ? await credsOrFail(deps, ctx.db)(ctx.job) : null;
-        const out: Array<Record<string, unknown>> = [];
-        for (const { key, writes } of perDisk) {
-          const file = resolved.find((r) => r.key === key)!.fileName;
-          const target = diskTarget(deps, p, creds, req.target.vm, snapshot, file);
-          const cp = await ctx.checkpoint.load(key);
-          let next = cp?.nextExtent ?? 0;
-          const resumedFrom = next;
-          done += bytesOf(writes) - bytesOf(writes, next);
-          let transport = (cp?.state?.transport as string | undefined) ?? null;
-          const batch = deps.config.restore.writeBatchExtents;
-          const maxBatchBytes = 256 * 1024 * 1024;
-          while (next < writes.extents.length) {
-            let end = next;
-            let bytes = 0;
-            while (end < writes.extents.length && end - next < batch && bytes < maxBatchBytes) bytes += writes.extents[end++]!.length;
-            const base = done;
-            const res = await copy({
-              sources: writes.sources,
-              extents: writes.extents.slice(next, end),
-              target,
-              signal: ctx.signal,
-              onProgress: (pr) => void ctx.progress(base + pr.bytesDone, total).catch(() => undefined),
-            }).catch((e) => Promise.reject(fromVddk(e)));
-            transport = res.transport;
-            done += bytes;
-            next = end;
-            // Recorded before the next batch: a resumed job continues here, never from zero.
-            await ctx.checkpoint.save(key, { bytesDone: bytesOf(writes) - bytesOf(writes, next), bytesTotal: bytesOf(writes), nextExtent: next, state: { transport } });
-            await ctx.progress(done, total);
-          }
-          out.push({ key, file, transport, bytes: bytesOf(writes), dataBytes: writes.dataBytes, zeroBytes: writes.zeroBytes, patchUnits: writes.patchUnits, extents: writes.extents.length, resumedFrom });
-        }
-        await rm(work, { recursive: true, force: true });
-        const transports = [...new Set(out.map((o) => o.transport))];
-        return { disks: out, bytes: total, transport: transports.join(',') };
-      },
+      run: (ctx) =>
+        writeAllDisks(deps, ctx, {
+          pre: pre(ctx),
+          vm: req.target.vm,
+          source: req.source,
+          order: req.options.incrementalOrder,
+          // The target holds old data: what the point does not hold is written as zeros.
+          zeroFill: true,
+          fresh: false,
+          disks: (ctx.results.resolve_disks as { disks: Array<{ key: number; fileName: string }> }).disks.map((d) => ({ savedKey: d.key, fileName: d.fileName })),
+        }),
     };
 
     const finalizeSnapshot: StepDef = {
@@ -425,4 +380,96 @@ export async function lockVm(db: Db, vcenterId: string, vm: string, jobId: strin
     }
     throw transient('VM_LOCKED', `restore job ${held.jobId} (${held.job.state}) holds ${vm}`);
   }
+}
+
+export interface WriteAllOptions {
+  pre: Pick<PreflightResult, 'target' | 'vddkTransports'>;
+  vm: string;
+  source: { vm: string; point: string };
+  order: 'backward' | 'forward';
+  zeroFill: boolean;
+  /** The disks are new (all zeros): the file target may skip writing zero buffers. */
+  fresh: boolean;
+  /** Saved disk key → the file to write (the disk's current file name). */
+  disks: Array<{ savedKey: number; fileName: string }>;
+  /** Metadata to write per saved disk key (R2: VixDiskLib_WriteMetadata), VDDK keys without "ddb.". */
+  metadata?: Map<number, Record<string, string>>;
+}
+
+/**
+ * Writes every disk of a restore point, batch by batch, with a checkpoint
+ * after each batch: a resumed job continues from the last one, never from
+ * zero. Shared by the in-place and new-VM plans.
+ */
+export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: WriteAllOptions): Promise<Record<string, unknown>> {
+  const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
+  const repo = deps.repo!;
+  const work = join(deps.config.restore.workDir, ctx.jobId);
+  await mkdir(work, { recursive: true });
+  const backward = await planRestore(repo, o.source.vm, o.source.point, { direction: 'backward' }).catch((e) => Promise.reject(fromBackup(e)));
+  const order = o.order === 'forward' ? await planRestore(repo, o.source.vm, o.source.point, { direction: 'forward' }) : backward;
+  const perDisk: Array<{ key: number; writes: DiskWrites }> = [];
+  for (const d of backward.disks) {
+    const writes = await buildDiskWrites({ backward: d, order: order.disks.find((x) => x.diskKey === d.diskKey)!, zeroFill: o.zeroFill, workDir: work }).catch((e) =>
+      Promise.reject(fromBackup(e)),
+    );
+    perDisk.push({ key: d.diskKey, writes });
+  }
+  const bytesOf = (w: DiskWrites, from = 0) => w.extents.slice(from).reduce((s, e) => s + e.length, 0);
+  const total = perDisk.reduce((s, d) => s + bytesOf(d.writes), 0);
+  let done = 0;
+  const creds = o.pre.target === 'vddk' ? await credsOrFail(deps, ctx.db)(ctx.job) : null;
+  const out: Array<Record<string, unknown>> = [];
+  for (const { key, writes } of perDisk) {
+    const disk = o.disks.find((r) => r.savedKey === key);
+    if (!disk) throw permanent('DISK_MISMATCH', `disk ${key} of the backup has no disk to write to`);
+    const file = disk.fileName;
+    const target = diskTarget(deps, o.pre as PreflightResult, creds, o.vm, snapshot, file);
+    if (target.kind === 'file' && o.fresh) target.fresh = true;
+    const cp = await ctx.checkpoint.load(key);
+    let next = cp?.nextExtent ?? 0;
+    const resumedFrom = next;
+    done += bytesOf(writes) - bytesOf(writes, next);
+    let transport = (cp?.state?.transport as string | undefined) ?? null;
+    const metadata = o.metadata?.get(key);
+    let metadataWritten = Boolean(cp?.state?.metadataWritten);
+    const batch = deps.config.restore.writeBatchExtents;
+    const maxBatchBytes = 256 * 1024 * 1024;
+    while (next < writes.extents.length || (metadata && !metadataWritten)) {
+      let end = next;
+      let bytes = 0;
+      while (end < writes.extents.length && end - next < batch && bytes < maxBatchBytes) bytes += writes.extents[end++]!.length;
+      const base = done;
+      const res = await copy({
+        sources: writes.sources,
+        extents: writes.extents.slice(next, end),
+        target,
+        signal: ctx.signal,
+        ...(metadata && !metadataWritten ? { writeMetadata: metadata } : {}),
+        onProgress: (pr) => void ctx.progress(base + pr.bytesDone, total).catch(() => undefined),
+      }).catch((e) => Promise.reject(fromVddk(e)));
+      transport = res.transport;
+      metadataWritten = metadataWritten || Boolean(metadata);
+      done += bytes;
+      next = end;
+      // Recorded before the next batch: a resumed job continues here, never from zero.
+      await ctx.checkpoint.save(key, { bytesDone: bytesOf(writes) - bytesOf(writes, next), bytesTotal: bytesOf(writes), nextExtent: next, state: { transport, metadataWritten } });
+      await ctx.progress(done, total);
+    }
+    out.push({
+      key,
+      file,
+      transport,
+      bytes: bytesOf(writes),
+      dataBytes: writes.dataBytes,
+      zeroBytes: writes.zeroBytes,
+      patchUnits: writes.patchUnits,
+      extents: writes.extents.length,
+      resumedFrom,
+      ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}),
+    });
+  }
+  await rm(work, { recursive: true, force: true });
+  const transports = [...new Set(out.map((x) => x.transport))];
+  return { disks: out, bytes: total, transport: transports.join(',') };
 }

@@ -1,7 +1,8 @@
-import { loadKeyring, permanent, JOB_ERROR_CODES, repositoryFromConfig, vsphere, type Config } from '@vmrestore/core';
-import type { PlanRegistry, StepDef } from '../plan';
+import { loadKeyring, repositoryFromConfig, vsphere, type Config } from '@vmrestore/core';
+import type { PlanRegistry } from '../plan';
 import { verifyPlan } from './verify';
 import { inPlacePlan, type RestoreDeps } from './in-place';
+import { newVmPlan } from './new-vm';
 
 export type { RestoreDeps } from './in-place';
 
@@ -17,20 +18,11 @@ export function restoreDeps(config: Config): RestoreDeps & { close(): Promise<vo
   return { config, keyring, repo: repositoryFromConfig(config), pool, close: () => pool.close() };
 }
 
-// The production plans. The restore steps themselves (vSphere client, disk
-// writer, repository, ConfigSpec builder) are not built yet; until they are,
-// a restore fails at its first step and says so, rather than pretend.
-const notBuilt = (what: string, issue: string): StepDef => ({
-  name: 'preflight',
-  run: async () => {
-    throw permanent(JOB_ERROR_CODES.NOT_IMPLEMENTED, `${what} is not built yet (${issue}); this job did not touch vCenter`);
-  },
-});
-
+/** The production plans: in place (R1), as a new VM (R2-R5), chain verification. */
 export function productionPlans(config: Config, deps: RestoreDeps = restoreDeps(config)): PlanRegistry {
   return {
     in_place: inPlacePlan(deps),
-    new_vm: () => ({ steps: [notBuilt('restore as a new VM (MISSION R2-R5)', 'issue #7')], cleanup: [] }),
+    new_vm: newVmPlan(deps),
     verify: verifyPlan(repositoryFromConfig(config)),
   };
 }

@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { vsphere, type FixtureChain } from '@vmrestore/core';
+import { checkContract } from '../support/contract';
+import { waitFor } from '../support/env';
+import { startApi, stop, type Proc } from '../support/processes';
+import { startRestoreEnv, startWorkerProcess, type RestoreEnv } from '../support/restore-env';
+
+// MISSION R2-R5 end to end: a new VM built from the saved config (ConfigSpec
+// rules of R5), its disks written from a restore point (with the saved disk
+// metadata), through the API and the production worker into vcsim.
+
+let renv: RestoreEnv;
+let api: Proc & { url: string };
+let worker: Proc | undefined;
+let chain: FixtureChain;
+
+async function http(method: 'GET' | 'POST', path: string, template: string, body?: unknown) {
+  const res = await fetch(api.url + path, { method, headers: { ...renv.headers, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const text = await res.text();
+  return { status: res.status, body: checkContract(method, template, { statusCode: res.status, headers: Object.fromEntries(res.headers.entries()), body: text }) as Record<string, any> };
+}
+const restoreNew = (name: string, point: string, options: Record<string, unknown>) =>
+  http('POST', '/v1/restores', '/v1/restores', { kind: 'new_vm', vcenter: renv.vcenterName, source: { vm: 'dr-src', point }, target: { name, datastore: 'LocalDS_0' }, options });
+const ended = (id: string, ms = 60_000) =>
+  waitFor(`job ${id} to end`, async () => {
+    const r = await http('GET', `/v1/restores/${id}`, '/v1/restores/{id}');
+    return ['succeeded', 'failed', 'cancelled', 'cleanup_pending'].includes(r.body.state) ? r.body : null;
+  }, ms, 200);
+
+async function vmByName(name: string) {
+  const c = await renv.client();
+  try {
+    const all = await vsphere.findAll(c, 'VirtualMachine', ['name']);
+    const hit = all.find((o) => vsphere.propValue<string>(o, 'name') === name);
+    if (!hit) return null;
+    const info = await vsphere.getVmInfo(c, hit.obj);
+    return { ref: hit.obj, info, snaps: (await vsphere.listSnapshots(c, hit.obj)).all };
+  } finally {
+    await c.close();
+  }
+}
+
+function flatAndDescriptor(dsPath: string) {
+  const descriptor = renv.sim.localPath(dsPath);
+  const text = readFileSync(descriptor, 'utf8');
+  const flat = join(descriptor, '..', /^RW \d+ FLAT "([^"]+)"/m.exec(text)![1]!);
+  return { text, flat: readFileSync(flat) };
+}
+
+beforeAll(async () => {
+  renv = await startRestoreEnv([], { VMRESTORE_WRITE_BATCH_EXTENTS: '4' });
+  const c = await renv.client();
+  const src = await vsphere.findVm(c, { inventoryPath: 'DC0/vm/DC0_H0_VM0' });
+  await c.close();
+  // A backup whose disks match a harness VM's (its config is the fixture's: EFI, PVSCSI, VMXNET3, CD-ROM, CBT on).
+  chain = await renv.backupFor(src.value, 'dr-src', { incrementals: 3, seed: 17 });
+  api = await startApi(renv.env);
+  worker = await startWorkerProcess(renv.env);
+});
+afterAll(async () => {
+  await stop(worker, 'SIGKILL');
+  await stop(api);
+  await renv?.close();
+});
+
+function expectDisks(vm: NonNullable<Awaited<ReturnType<typeof vmByName>>>, pointId: string) {
+  const point = chain.points.find((p) => p.pointId === pointId)!;
+  const savedDisks = point.manifest.disks;
+  expect(vm.info.disks).toHaveLength(savedDisks.length);
+  vm.info.disks.forEach((d, i) => {
+    const saved = savedDisks[i]!;
+    const { text, flat } = flatAndDescriptor(d.fileName);
+    expect(flat.subarray(0, saved.capacityBytes).equals(point.images.get(saved.key)!)).toBe(true);
+    // R2: the saved disk metadata is written back.
+    expect(text).toContain(`ddb.adapterType = "${saved.metadata['ddb.adapterType']}"`);
+  });
+}
+
+it('builds a new VM from a full point: devices from the saved config, disks and metadata written, CBT back on, powered on', async () => {
+  const r = await restoreNew('dr-full', 'p0', { transports: ['file'] });
+  expect(r.status).toBe(202);
+  const job = await ended(r.body.id);
+  expect([job.state, job.error]).toEqual(['succeeded', null]);
+  const vm = (await vmByName('dr-full'))!;
+  expect(vm.info.powerState).toBe('poweredOn');
+  expect(vm.snaps).toEqual([]);
+  const types = (vm.info.config.hardware.device ?? []).map((d) => d._type);
+  for (const t of ['ParaVirtualSCSIController', 'VirtualVmxnet3', 'VirtualCdrom', 'VirtualDisk']) expect(types).toContain(t);
+  expect(vm.info.config.firmware).toBe('efi');
+  expect(vm.info.config.changeTrackingEnabled).toBe(true);
+  expect(job.steps.find((s: any) => s.name === 'restore_cbt').result).toEqual({ changeTracking: true });
+  expectDisks(vm, 'p0');
+});
+
+it('builds from a point deep in the chain through VDDK, backward and forward giving the same disks, no snapshot left', async () => {
+  const back = await ended((await restoreNew('dr-deep-back', 'p3', { transports: ['nbdssl'], powerOn: false })).body.id);
+  const fwd = await ended((await restoreNew('dr-deep-fwd', 'p3', { transports: ['hotadd'], powerOn: false, incrementalOrder: 'forward' })).body.id);
+  for (const [job, name] of [[back, 'dr-deep-back'], [fwd, 'dr-deep-fwd']] as const) {
+    expect([job.state, job.error]).toEqual(['succeeded', null]);
+    expect(job.steps.find((s: any) => s.name === 'temp_snapshot').result.adopted).toBe(false);
+    const vm = (await vmByName(name))!;
+    expect(vm.snaps).toEqual([]);
+    expect(vm.info.powerState).toBe('poweredOff');
+    expectDisks(vm, 'p3');
+  }
+});
+
+it('refuses a name that is taken, before creating anything', async () => {
+  await renv.sim.clearCalls();
+  const job = await ended((await restoreNew('DC0_H0_VM1', 'p0', { transports: ['file'] })).body.id);
+  expect([job.state, job.error.code]).toEqual(['failed', 'VM_NAME_TAKEN']);
+  expect(await renv.sim.calls('CreateVM_Task')).toHaveLength(0);
+});
+
+it('a worker killed right after CreateVM: the resumed job adopts the VM, never creates a second', async () => {
+  await renv.sim.clearCalls();
+  await renv.sim.injectFault({ method: 'CreateVM_Task', delayMs: 1500, count: 1 });
+  const id = (await restoreNew('dr-crash', 'p2', { transports: ['file'] })).body.id;
+  await waitFor('CreateVM_Task', async () => (await renv.sim.calls('CreateVM_Task')).length > 0, 30_000);
+  await stop(worker, 'SIGKILL');
+  worker = await startWorkerProcess(renv.env);
+  const job = await ended(id, 90_000);
+  expect([job.state, job.error]).toEqual(['succeeded', null]);
+  expect(await renv.sim.calls('CreateVM_Task')).toHaveLength(1);
+  expect(job.steps.find((s: any) => s.name === 'create_vm').result.adopted).toBe(true);
+  expectDisks((await vmByName('dr-crash'))!, 'p2');
+});
+
+it('a permanent fault after CreateVM fails the job and removes the half-restored VM', async () => {
+  await renv.sim.injectFault({ method: 'PowerOnVM_Task', fault: 'NoPermission', count: -1 });
+  try {
+    const job = await ended((await restoreNew('dr-doomed', 'p1', { transports: ['file'] })).body.id);
+    expect([job.state, job.error.code]).toEqual(['failed', 'VSPHERE_NO_PERMISSION']);
+    expect(job.steps.find((s: any) => s.name === 'remove_incomplete_vm').result).toMatchObject({ removed: true });
+    expect(await vmByName('dr-doomed')).toBeNull();
+  } finally {
+    await renv.sim.clearFaults();
+  }
+});
