@@ -138,3 +138,48 @@ it('a permanent fault after CreateVM fails the job and removes the half-restored
     await renv.sim.clearFaults();
   }
 });
+
+it('recreates an RDM disk against a free LUN, with deviceName and lunUuid from QueryConfigTarget (R4)', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const c = await renv.client();
+  let luns: Array<{ deviceName: string; lunUuid: string; capacityInKB: number | undefined }>;
+  let hostUuids: string[] = [];
+  try {
+    const cr = (await vsphere.findAll(c, 'ComputeResource', ['name']))[0]!;
+    luns = vsphere.configTargetLuns(await vsphere.queryConfigTarget(c, cr.obj));
+    const hosts = await vsphere.findAll(c, 'HostSystem', ['config.storageDevice.scsiLun']);
+    hostUuids = hosts.flatMap((h) => (vsphere.propValue<Array<{ uuid?: string }>>(h, 'config.storageDevice.scsiLun') ?? []).map((l) => l.uuid ?? ''));
+  } finally {
+    await c.close();
+  }
+  const lun = luns[0]!;
+  const capacityBytes = (lun.capacityInKB ?? 0) * 1024;
+  const rdmChain = await (await import('@vmrestore/core')).generateFixtureChain({
+    root: renv.root,
+    vmId: 'rdm-src',
+    disks: [{ key: 2000, capacityBytes: 8 * 1024 * 1024 }, { key: 2001, capacityBytes }],
+    incrementals: 1,
+    seed: 5,
+    areasPerPoint: 4,
+  });
+  // Make disk 2001 an RDM in the saved config: the LUN by name, with a stale uuid (as the old host reported it).
+  for (const p of rdmChain.points) {
+    const file = join(renv.root, 'rdm-src', p.pointId, 'point.json');
+    const m = JSON.parse(readFileSync(file, 'utf8'));
+    const d = m.config.hardware.device.find((x: { key: number }) => x.key === 2001);
+    d.backing = { _type: 'VirtualDiskRawDiskMappingVer1BackingInfo', fileName: '[datastore1] rdm-src/rdm-src_1.vmdk', deviceName: lun.deviceName, lunUuid: '0200000000stale-host-uuid', compatibilityMode: 'virtualMode', diskMode: 'persistent' };
+    writeFileSync(file, JSON.stringify(m));
+  }
+  const r = await http('POST', '/v1/restores', '/v1/restores', { kind: 'new_vm', vcenter: renv.vcenterName, source: { vm: 'rdm-src', point: 'p1' }, target: { name: 'dr-rdm', datastore: 'LocalDS_0' }, options: { transports: ['nbdssl'], powerOn: false } }); // an RDM's data is on the LUN: VDDK, not the datastore's files
+  const job = await ended(r.body.id, 120_000);
+  expect([job.state, job.error]).toEqual(['succeeded', null]);
+  const vm = (await vmByName('dr-rdm'))!;
+  const rdm = vm.info.disks.find((d) => d.rdm)!;
+  // vCenter reports the mapped device by its path (/vmfs/devices/disks/<canonicalName>).
+  expect(rdm.rdm!.deviceName.replace('/vmfs/devices/disks/', '')).toBe(lun.deviceName);
+  expect(rdm.rdm!.lunUuid).toBe(lun.lunUuid);
+  expect(hostUuids).not.toContain(rdm.rdm!.lunUuid); // the config target's uuid, not the host's
+  const point = rdmChain.points.find((p) => p.pointId === 'p1')!;
+  const { flat } = flatAndDescriptor(rdm.fileName);
+  expect(flat.subarray(0, capacityBytes).equals(point.images.get(2001)!)).toBe(true);
+}, 180_000);
