@@ -104,6 +104,11 @@ it('restores a full point in place through the file target: bytes, power state, 
   ]);
   const write = job.steps.find((s: any) => s.name === 'write_disks').result;
   expect(write.transport).toBe('file');
+  // Each vCenter task is in the timeline with the step that started it.
+  const events = await http('GET', `/v1/restores/${job.id}/events?limit=1000`, '/v1/restores/{id}/events');
+  const tasks = events.body.items.filter((e: any) => e.type === 'vcenter.task').map((e: any) => `${e.step}:${e.data.method}`);
+  expect(tasks).toEqual(['power_off:PowerOffVM_Task', 'power_on:PowerOnVM_Task']);
+  expect(events.body.items.find((e: any) => e.type === 'vcenter.task').data.task).toMatch(/^task-/);
   const after = await vmState(vm.moref);
   expect(after.info.powerState).toBe('poweredOn');
   expect(after.snaps).toEqual([]);

@@ -66,9 +66,9 @@ it('runs each step once, in order, recording each before the next', async () => 
   ]);
   expect(await events(id)).toEqual([
     'job.queued', 'job.started',
-    'step.started:a', 'progress', 'step.succeeded:a',
-    'step.started:b', 'progress', 'step.succeeded:b',
-    'step.started:c', 'progress', 'step.succeeded:c',
+    'step.started:a', 'progress:a', 'step.succeeded:a',
+    'step.started:b', 'progress:b', 'step.succeeded:b',
+    'step.started:c', 'progress:c', 'step.succeeded:c',
     'step.started:z', 'step.succeeded:z',
     'job.succeeded',
   ]);

@@ -27,6 +27,8 @@ export interface StepContext {
   /** For cleanup steps: how the main steps ended. */
   outcome?: 'succeeded' | 'failed' | 'cancelled';
   progress(bytesDone: number, bytesTotal: number): Promise<void>;
+  /** Records a vCenter task this step started (a `vcenter.task` event with its id). */
+  recordTask(task: string, method: string): void;
   checkpoint: {
     load(diskKey: number): Promise<DiskCheckpointState | null>;
     save(diskKey: number, cp: DiskCheckpointState): Promise<void>;

@@ -235,7 +235,7 @@ async function runStep(
   const stepLog = log.child({ step: step.name });
   stepLog.info({ attempt, phase: row.phase }, 'step started');
   const t0 = Date.now();
-  const ctx = makeContext(deps, stepLog, job, signal, results, attempt);
+  const ctx = makeContext(deps, stepLog, job, signal, results, attempt, step.name);
   if (outcome) ctx.outcome = outcome;
   const result = (await step.run(ctx)) ?? {};
   const durationMs = Date.now() - t0;
@@ -252,6 +252,7 @@ function makeContext(
   signal: AbortSignal,
   results: Record<string, Record<string, unknown>>,
   attempt: number,
+  stepName: string,
 ): StepContext {
   const { db } = deps;
   let lastWrite = 0;
@@ -273,9 +274,12 @@ function makeContext(
       const pct = bytesTotal > 0 ? Math.floor((bytesDone / bytesTotal) * 20) * 5 : 0; // an event every 5 %
       if (pct !== lastPercentEvent) {
         lastPercentEvent = pct;
-        await appendEvent(db, job.id, 'progress', job.currentStep, { bytesDone, bytesTotal, percent: pct });
+        await appendEvent(db, job.id, 'progress', stepName, { bytesDone, bytesTotal, percent: pct });
         notifier(deps, log)(job.id, 'job.progress', { percent: pct });
       }
+    },
+    recordTask(task, method) {
+      appendEvent(db, job.id, 'vcenter.task', stepName, { task, method }).catch((err) => log.warn({ err: (err as Error).message }, 'could not record a vCenter task'));
     },
     checkpoint: {
       async load(diskKey) {

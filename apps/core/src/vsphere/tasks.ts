@@ -24,6 +24,8 @@ export interface TaskOptions {
   onProgress?: (progress: number, info: TaskInfo) => void;
   /** CancelTask when the deadline passes (default true). */
   cancelOnTimeout?: boolean;
+  /** Called once the task exists, with its moref and the method (jobs record vCenter task ids). */
+  onTask?: (task: MoRef, method: string) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,6 +48,7 @@ export async function runTask<T = unknown>(
     }
     throw err;
   }
+  opts.onTask?.(task, method);
   return (await waitForTask(client, task, { ...opts, deadline, label: `${method} on ${self.value}` })) as T;
 }
 

@@ -138,6 +138,8 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
       return deps.pool.withClient(clientOptions(creds, ctx.log), (c) => fn(c, creds));
     };
     const taskOpts = { timeoutMs: deps.config.restore.vsphereTaskTimeoutMs };
+    // Every vCenter task a step starts is recorded in the job's timeline.
+    const tracked = (ctx: StepContext): vsphere.TaskOptions => ({ ...taskOpts, onTask: (t: vsphere.MoRef, method: string) => ctx.recordTask(t.value, method) });
     const pre = (ctx: StepContext) => ctx.results.preflight as unknown as PreflightResult;
 
     const preflight: StepDef = {
@@ -215,7 +217,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
       run: (ctx) =>
         withVc(ctx, async (client) => {
           const secs = req.options.gracefulShutdownSeconds;
-          const how = await vsphere.powerOff(client, vmRef(req.target.vm), { ...taskOpts, guestShutdown: secs > 0, guestTimeoutMs: secs * 1000 });
+          const how = await vsphere.powerOff(client, vmRef(req.target.vm), { ...tracked(ctx), guestShutdown: secs > 0, guestTimeoutMs: secs * 1000 });
           return { result: how };
         }),
     };
@@ -228,7 +230,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
           if (!(p.target === 'vddk' && p.vddkTransports.includes('san') && req.options.removeExistingSnapshots)) return { skipped: true };
           const snaps = (await vsphere.listSnapshots(client, vmRef(req.target.vm))).all.filter((s) => s.name !== tempSnapshotName(job.id));
           if (!snaps.length) return { removed: 0 };
-          await vsphere.removeAllSnapshots(client, vmRef(req.target.vm), taskOpts);
+          await vsphere.removeAllSnapshots(client, vmRef(req.target.vm), tracked(ctx));
           return { removed: snaps.length };
         }),
     };
@@ -243,7 +245,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
           const existing = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name === name);
           if (existing.length > 1) throw permanent('TEMP_SNAPSHOT_DUPLICATED', `${existing.length} snapshots named ${name} exist on ${req.target.vm}`);
           if (existing[0]) return { snapshot: existing[0].ref.value, name, adopted: true };
-          const snap = await vsphere.createSnapshot(client, ref, { name, description: `vmrestore job ${job.id}: temporary, removed when the restore ends` }, taskOpts);
+          const snap = await vsphere.createSnapshot(client, ref, { name, description: `vmrestore job ${job.id}: temporary, removed when the restore ends` }, tracked(ctx));
           return { snapshot: snap.value, name, adopted: false };
         }),
     };
@@ -280,7 +282,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
 
     const finalizeSnapshot: StepDef = {
       name: 'remove_temp_snapshot',
-      run: (ctx) => withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, taskOpts, req.target.vm)),
+      run: (ctx) => withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, tracked(ctx), req.target.vm)),
     };
 
     const powerOn: StepDef = {
@@ -289,7 +291,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
         withVc(ctx, async (client) => {
           const want = req.options.powerOn ?? pre(ctx).powerStateBefore === 'poweredOn';
           if (!want) return { poweredOn: false };
-          await vsphere.powerOn(client, vmRef(req.target.vm), taskOpts);
+          await vsphere.powerOn(client, vmRef(req.target.vm), tracked(ctx));
           return { poweredOn: true };
         }),
     };
@@ -299,7 +301,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
       name: 'cleanup_temp_snapshot',
       async run(ctx) {
         if (!ctx.results.preflight) return { skipped: 'preflight did not finish: nothing was touched' };
-        return withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, taskOpts, req.target.vm));
+        return withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, tracked(ctx), req.target.vm));
       },
     };
     const releaseLock: StepDef = {
@@ -348,7 +350,7 @@ export async function dropTempSnapshot(
   client: vsphere.VSphereClient,
   job: RestoreJob,
   ctx: StepContext,
-  taskOpts: { timeoutMs: number },
+  taskOpts: vsphere.TaskOptions,
   vm: string,
 ): Promise<Record<string, unknown>> {
   const name = tempSnapshotName(job.id);

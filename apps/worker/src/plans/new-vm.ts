@@ -107,6 +107,8 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
   return (job) => {
     const req = newVmRequest(job);
     const taskOpts = { timeoutMs: deps.config.restore.vsphereTaskTimeoutMs };
+    // Every vCenter task a step starts is recorded in the job's timeline.
+    const tracked = (ctx: StepContext): vsphere.TaskOptions => ({ ...taskOpts, onTask: (t: vsphere.MoRef, method: string) => ctx.recordTask(t.value, method) });
     const withVc = async <T>(ctx: StepContext, fn: (c: vsphere.VSphereClient) => Promise<T>): Promise<T> => {
       const creds = await credsOrFail(deps, ctx.db)(ctx.job);
       return deps.pool.withClient(clientOptions(creds, ctx.log), fn);
@@ -222,7 +224,7 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
           const settings = ['videoRamSizeInKB', 'numDisplays', 'useAutoDetect', 'enable3DSupport', 'use3dRenderer', 'graphicsMemorySizeInKB'];
           const edited: Record<string, unknown> = { ...card };
           for (const k of settings) if (saved[k] !== undefined) edited[k] = saved[k];
-          await vsphere.reconfigureVm(client, ref, { deviceChange: [{ operation: 'edit', device: edited }] } as unknown as vsphere.VirtualMachineConfigSpec, taskOpts);
+          await vsphere.reconfigureVm(client, ref, { deviceChange: [{ operation: 'edit', device: edited }] } as unknown as vsphere.VirtualMachineConfigSpec, tracked(ctx));
           return { videoRamSizeInKB: edited.videoRamSizeInKB ?? null, numDisplays: edited.numDisplays ?? null };
         }),
     };
@@ -253,7 +255,7 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
           const ref = vmRef(createdVm(ctx)!);
           const existing = (await vsphere.listSnapshots(client, ref)).all.find((s) => s.name === name);
           if (existing) return { snapshot: existing.ref.value, name, adopted: true };
-          const snap = await vsphere.createSnapshot(client, ref, { name, description: `vmrestore job ${job.id}: temporary` }, taskOpts);
+          const snap = await vsphere.createSnapshot(client, ref, { name, description: `vmrestore job ${job.id}: temporary` }, tracked(ctx));
           return { snapshot: snap.value, name, adopted: false };
         }),
     };
@@ -283,7 +285,7 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
 
     const removeSnapshot: StepDef = {
       name: 'remove_temp_snapshot',
-      run: (ctx) => withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, taskOpts, createdVm(ctx)!)),
+      run: (ctx) => withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, tracked(ctx), createdVm(ctx)!)),
     };
 
     const cbtRestore: StepDef = {
@@ -291,7 +293,7 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
       run: (ctx) =>
         withVc(ctx, async (client) => {
           if (!pre(ctx).cbtAfter) return { changeTracking: false };
-          await vsphere.setChangeTracking(client, vmRef(createdVm(ctx)!), true, taskOpts);
+          await vsphere.setChangeTracking(client, vmRef(createdVm(ctx)!), true, tracked(ctx));
           return { changeTracking: true };
         }),
     };
@@ -301,7 +303,7 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
       run: (ctx) =>
         withVc(ctx, async (client) => {
           if (!req.options.powerOn) return { poweredOn: false };
-          await vsphere.powerOn(client, vmRef(createdVm(ctx)!), taskOpts);
+          await vsphere.powerOn(client, vmRef(createdVm(ctx)!), tracked(ctx));
           return { poweredOn: true };
         }),
     };
@@ -313,7 +315,7 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
       async run(ctx) {
         const vm = createdVm(ctx);
         if (!vm) return { skipped: 'no VM was created' };
-        return withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, taskOpts, vm));
+        return withVc(ctx, (client) => dropTempSnapshot(client, job, ctx, tracked(ctx), vm));
       },
     };
     const removeIncomplete: StepDef = {
@@ -324,8 +326,8 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
         return withVc(ctx, async (client) => {
           const own = await findOwnVm(client, pre(ctx).name, job.id);
           if (!own?.ours) return { removed: false };
-          await vsphere.powerOff(client, own.ref, { ...taskOpts, guestShutdown: false }).catch(() => undefined);
-          await vsphere.destroyVm(client, own.ref, taskOpts);
+          await vsphere.powerOff(client, own.ref, { ...tracked(ctx), guestShutdown: false }).catch(() => undefined);
+          await vsphere.destroyVm(client, own.ref, tracked(ctx));
           return { removed: true, vm: own.ref.value };
         });
       },
