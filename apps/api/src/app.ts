@@ -9,7 +9,7 @@ import { registerProblemHandlers } from './problem';
 import { validatorCompiler } from './validation';
 import { restoreRoutes } from './routes/restores';
 import { healthRoutes } from './routes/health';
-import { backupRoutes } from './routes/backups';
+import { backupRoutes, exportRoutes } from './routes/backups';
 import { keyRoutes } from './routes/keys';
 import { vcenterRoutes } from './routes/vcenters';
 import { webhookRoutes } from './routes/webhooks';
@@ -71,6 +71,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(restoreRoutes, { doc, ...(opts.sse ? { sse: opts.sse } : {}) });
   await app.register(backupRoutes, { doc });
+  await app.register(exportRoutes, { doc });
   await app.register(keyRoutes, { doc });
   await app.register(vcenterRoutes, { doc, ...(opts.vcenterTestTimeoutMs ? { testTimeoutMs: opts.vcenterTestTimeoutMs } : {}) });
   await app.register(webhookRoutes, { doc, security });

@@ -37,6 +37,8 @@ export interface Config {
     vsphereTaskTimeoutMs: number;
     /** Extents per write batch: progress is checkpointed after each batch. */
     writeBatchExtents: number;
+    /** Where `export` jobs write standalone VMDKs (one directory per export); null = exports unavailable. */
+    exportRoot: string | null;
   };
   log: { level: string; pretty: boolean };
 }
@@ -127,6 +129,7 @@ export function loadConfig(env: Env = process.env): Config {
       vsphereMaxSessions: int('VMRESTORE_VSPHERE_MAX_SESSIONS', 4, 1, 64),
       vsphereTaskTimeoutMs: int('VMRESTORE_VSPHERE_TASK_TIMEOUT_MS', 30 * 60_000, 1_000, 24 * 3600_000),
       writeBatchExtents: int('VMRESTORE_WRITE_BATCH_EXTENTS', 4096, 1, 1_000_000),
+      exportRoot: env.VMRESTORE_EXPORT_ROOT || null,
     },
     log: {
       level: str('LOG_LEVEL', 'info'),
@@ -139,6 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.queue.stalledIntervalMs > config.queue.lockDurationMs) {
     problems.push('VMRESTORE_STALLED_INTERVAL_MS must not exceed VMRESTORE_LOCK_DURATION_MS');
   }
+  if (config.restore.exportRoot && !config.restore.exportRoot.startsWith('/')) problems.push('VMRESTORE_EXPORT_ROOT must be an absolute path');
   for (const r of config.backupRoots) if (!r.startsWith('/')) problems.push(`VMRESTORE_BACKUP_ROOTS: "${r}" is not an absolute path`);
   if (!/^[A-Za-z0-9:_-]+$/.test(config.queue.prefix)) problems.push('VMRESTORE_QUEUE_PREFIX may hold letters, digits, :, _ and - only');
   if (problems.length) throw new ConfigError(problems);

@@ -15,6 +15,7 @@ export const API_ERRORS = {
   RESTORE_CONFLICT: { status: 409, title: 'Another restore of this VM is active' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable' },
   BACKUP_REPOSITORY_NOT_CONFIGURED: { status: 503, title: 'No backup repository is configured' },
+  EXPORT_NOT_CONFIGURED: { status: 503, title: 'Exports are not configured' },
   BACKUP_NOT_FOUND: { status: 404, title: 'No such backup VM or restore point' },
   BACKUP_PATH_ESCAPE: { status: 400, title: 'The backup reference is not allowed' },
   BACKUP_UNREADABLE: { status: 422, title: 'The restore point cannot be read' },

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import {
+  AppError,
+  createExportJob,
   createVerifyJob,
   describePoint,
   enqueueRestore,
@@ -48,6 +50,27 @@ export async function backupRoutes(app: FastifyInstance, opts: { doc: OpenApiDoc
       // The point must exist before a job is made for it.
       await withBackupErrors(() => r.getPoint(req.params.vm, req.params.point));
       const job = await createVerifyJob(app.db, principalOf(req).tenantId, req.params.vm, req.params.point, { checksums: req.body?.checksums ?? true });
+      try {
+        await enqueueRestore(app.restoreQueue, job.id);
+      } catch (err) {
+        req.log.warn({ jobId: job.id, err: (err as Error).message }, 'enqueue failed; the requeue sweep will retry');
+      }
+      reply.header('Location', `/v1/restores/${job.id}`);
+      return reply.status(202).send(toJobView(job));
+    },
+  );
+}
+
+export async function exportRoutes(app: FastifyInstance, opts: { doc: OpenApiDoc }) {
+  const repo = repositoryFromConfig(app.config);
+  app.post<{ Body: { source: { vm: string; point: string }; target: { directory: string }; options?: { incrementalOrder?: 'backward' | 'forward' }; label?: string } }>(
+    fastifyPath('/v1/exports'),
+    { schema: routeSchema(opts.doc, 'post', '/v1/exports') },
+    async (req, reply) => {
+      if (!app.config.restore.exportRoot) throw new AppError('EXPORT_NOT_CONFIGURED', 'exports are not configured on this server (VMRESTORE_EXPORT_ROOT)');
+      const r = requireRepository(repo);
+      await withBackupErrors(() => r.getPoint(req.body.source.vm, req.body.source.point));
+      const job = await createExportJob(app.db, principalOf(req).tenantId, req.body);
       try {
         await enqueueRestore(app.restoreQueue, job.id);
       } catch (err) {

@@ -18,6 +18,8 @@ export const ROUTE_SCOPES: Readonly<Record<string, readonly Scope[]>> = {
   'GET /v1/backups/{vm}/points/{point}': ['backups:read'],
   // Verification starts a job (seen under /v1/restores), so it needs the write scope.
   'POST /v1/backups/{vm}/points/{point}/verify': ['restores:write'],
+  // An export is a job too.
+  'POST /v1/exports': ['restores:write'],
 
   'POST /v1/keys': ['admin'],
   'GET /v1/keys': ['admin'],

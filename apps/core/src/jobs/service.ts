@@ -122,6 +122,29 @@ export async function createVerifyJob(db: Db, tenantId: string, vm: string, poin
   });
 }
 
+/** An export of a restore point as standalone VMDK files (kind `export`): no vCenter involved. */
+export async function createExportJob(
+  db: Db,
+  tenantId: string,
+  body: { source: { vm: string; point: string }; target: { directory: string }; options?: { incrementalOrder?: 'backward' | 'forward' }; label?: string },
+): Promise<RestoreJob> {
+  return db.$transaction(async (tx) => {
+    const created = await tx.restoreJob.create({
+      data: {
+        tenantId,
+        kind: 'export',
+        request: { kind: 'export', ...body } as Prisma.InputJsonValue,
+        vcenter: null,
+        sourceVm: body.source.vm,
+        sourcePoint: body.source.point,
+        label: body.label ?? null,
+      },
+    });
+    await tx.jobEvent.create({ data: { jobId: created.id, type: 'job.queued' } });
+    return created;
+  });
+}
+
 export async function findJob(db: Db, tenantId: string, id: string): Promise<RestoreJob> {
   const job = await db.restoreJob.findFirst({ where: { id, tenantId } });
   if (!job) throw new AppError('RESTORE_NOT_FOUND', `restore job ${id} does not exist`);

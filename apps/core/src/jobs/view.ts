@@ -16,7 +16,7 @@ export interface StepView {
 
 export interface RestoreJobView {
   id: string;
-  kind: 'in_place' | 'new_vm' | 'verify';
+  kind: 'in_place' | 'new_vm' | 'verify' | 'export';
   state: string;
   label: string | null;
   vcenter: string | null;

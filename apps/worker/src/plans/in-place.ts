@@ -322,6 +322,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
 
 export function diskTarget(deps: RestoreDeps, p: PreflightResult, creds: VcenterCredentials | null, vm: string, snapshot: string | undefined, file: string): Target {
   if (p.target === 'file') {
+    if (file.startsWith('/')) return { kind: 'file', path: file }; // a local VMDK (exports)
     const { datastore, path } = parseDatastorePath(file);
     return { kind: 'file', path: join(deps.config.restore.datastorePaths[datastore]!, path) };
   }

@@ -3,6 +3,7 @@ import type { PlanRegistry } from '../plan';
 import { verifyPlan } from './verify';
 import { inPlacePlan, type RestoreDeps } from './in-place';
 import { newVmPlan } from './new-vm';
+import { exportPlan } from './export';
 
 export type { RestoreDeps } from './in-place';
 
@@ -24,5 +25,6 @@ export function productionPlans(config: Config, deps: RestoreDeps = restoreDeps(
     in_place: inPlacePlan(deps),
     new_vm: newVmPlan(deps),
     verify: verifyPlan(repositoryFromConfig(config)),
+    export: exportPlan(deps),
   };
 }

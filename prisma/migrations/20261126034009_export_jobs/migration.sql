@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "restore_kind" ADD VALUE 'export';
