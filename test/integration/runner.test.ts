@@ -154,3 +154,26 @@ it('leaves a job resumable when the worker shuts down mid-step, and another work
   expect(runs(id).map((l) => l.split(' ')[2])).toEqual(['a', 'b', 'b', 'c']); // a never again
   expect(await events(id)).toContain('worker.shutdown');
 });
+
+it('a cancel of a job waiting for a retry is not taken as never started: its worker runs the cleanup', async () => {
+  const id = await submit('plan:steps=a,b;block=b;cleanup=z');
+  await waitFor('step b to block', async () => existsSync(join(dir, `${id}.log`)) && readFileSync(join(dir, `${id}.log`), 'utf8').includes('blocked b'));
+  await worker.close(); // shutdown: the job is queued again, having run step a
+  expect((await db.restoreJob.findUniqueOrThrow({ where: { id } })).state).toBe('queued');
+  const { job: afterCancel, wasQueued } = await requestCancel(db, tenantId, id);
+  expect([afterCancel.state, wasQueued]).toEqual(['queued', false]);
+  writeFileSync(join(dir, `${id}.b.release`), '');
+  worker = await startWorker({ config, plans, log: pino({ level: 'silent' }), scopeTenantId: tenantId });
+  const job = await settled(id);
+  expect(job.state).toBe('cancelled');
+  expect(runs(id).at(-1)).toMatch(/cleanup z/); // the cleanup ran
+});
+
+it('a cancel that comes once every step is done leaves the job succeeded', async () => {
+  const id = await submit('plan:steps=a,b;slow=b:400;cleanup=z');
+  await waitFor('step b to start', async () => existsSync(join(dir, `${id}.log`)) && readFileSync(join(dir, `${id}.log`), 'utf8').includes('run main b'));
+  await new Promise((r) => setTimeout(r, 450)); // b has finished; the cancel poll may still fire
+  await requestCancel(db, tenantId, id).catch(() => undefined);
+  const job = await settled(id);
+  expect(job.state).toBe('succeeded');
+});

@@ -152,7 +152,9 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
     return { kind: 'shutdown' };
   }
 
-  const outcome: 'succeeded' | 'failed' | 'cancelled' = stopReason === 'cancel' ? 'cancelled' : failure ? 'failed' : 'succeeded';
+  // A cancel that arrives once every step is done changes nothing: the job succeeded.
+  const allDone = !failure && plan.steps.every((st) => steps.get(key('main', st.name))?.state === 'succeeded' || results[st.name] !== undefined);
+  const outcome: 'succeeded' | 'failed' | 'cancelled' = allDone ? 'succeeded' : stopReason === 'cancel' ? 'cancelled' : failure ? 'failed' : 'succeeded';
   const cleanupError = await runCleanup(deps, log, job, plan, steps, results, outcome);
   if (cleanupError) {
     // Something is left behind (e.g. the temporary snapshot): the job ends

@@ -79,6 +79,12 @@ export async function restoreRoutes(app: FastifyInstance, opts: { doc: OpenApiDo
       if (wasQueued) {
         // Best effort: a worker that takes it anyway sees `cancelled` and stops.
         await app.restoreQueue.remove(job.id).catch(() => 0);
+      } else if (job.state === 'queued') {
+        // Waiting for a retry: run it now, so its worker sees the cancel and cleans up.
+        await app.restoreQueue
+          .getJob(job.id)
+          .then((j) => j?.promote())
+          .catch(() => undefined);
       }
       req.log.info({ jobId: job.id, wasQueued }, 'cancel requested');
       return reply.status(202).send(toJobView(job));

@@ -181,9 +181,10 @@ export async function listJobs(db: Db, tenantId: string, q: ListQuery): Promise<
 }
 
 /**
- * Records a cancel. A queued job ends `cancelled` here and now (it has done
- * nothing to undo); a running one is stopped by its worker at the next step
- * boundary, which then runs cleanup. Returns whether the job was still queued
+ * Records a cancel. A job that never started ends `cancelled` here and now
+ * (it has done nothing to undo); any other is stopped by its worker at the
+ * next step boundary, which then runs cleanup (a job waiting for a retry is
+ * picked up at once for that: see the API's cancel route). Returns whether the job was still queued
  * so the caller can also drop it from the queue.
  */
 export async function requestCancel(db: Db, tenantId: string, id: string): Promise<{ job: RestoreJob; wasQueued: boolean }> {
@@ -194,8 +195,11 @@ export async function requestCancel(db: Db, tenantId: string, id: string): Promi
     await db.restoreJob.updateMany({ where: { id, cancelRequestedAt: null }, data: { cancelRequestedAt: now } });
     await appendEvent(db, id, 'job.cancel_requested');
   }
+  // Only a job that never started can end here: one that ran (it is queued
+  // again for a retry, or after a worker shutdown) may have a temporary
+  // snapshot or a VM to clean up, so its worker must run the cleanup.
   const done = await db.restoreJob.updateMany({
-    where: { id, state: 'queued' },
+    where: { id, state: 'queued', startedAt: null },
     data: { state: 'cancelled', finishedAt: now, errorCode: 'CANCELLED', errorMessage: 'cancelled before it started' },
   });
   if (done.count === 1) await appendEvent(db, id, 'job.cancelled', null, { before: 'start' });

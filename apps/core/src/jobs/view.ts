@@ -44,6 +44,20 @@ export function percent(done: bigint | number, total: bigint | number): number {
   return Math.min(100, Math.floor((Number(done) / t) * 10_000) / 100);
 }
 
+/**
+ * A step result as the API shows it. A new VM's ConfigSpec carries the saved
+ * extraConfig, whose guestinfo.* values often hold cloud-init data or
+ * passwords: they are shown as redacted.
+ */
+export function redactResult(result: unknown): Record<string, unknown> | null {
+  if (!result || typeof result !== 'object') return null;
+  const r = result as Record<string, unknown>;
+  const spec = r.spec as { extraConfig?: Array<{ key?: unknown; value?: unknown }> } | undefined;
+  if (!spec?.extraConfig) return r;
+  const extraConfig = spec.extraConfig.map((o) => (typeof o.key === 'string' && o.key.startsWith('guestinfo.') ? { ...o, value: '[redacted]' } : o));
+  return { ...r, spec: { ...spec, extraConfig } };
+}
+
 export function toStepView(s: JobStep): StepView {
   return {
     name: s.name,
@@ -52,7 +66,7 @@ export function toStepView(s: JobStep): StepView {
     attempt: s.attempt,
     startedAt: iso(s.startedAt),
     finishedAt: iso(s.finishedAt),
-    result: (s.result as Record<string, unknown> | null) ?? null,
+    result: redactResult(s.result),
     error: s.errorCode ? { code: s.errorCode, message: s.errorMessage ?? '' } : null,
   };
 }

@@ -19,9 +19,14 @@ function fakeConnect(opts: { failFirst?: number } = {}) {
 const opts = (username = 'u'): VSphereClientOptions => ({ url: 'https://vc.example/sdk', username, password: 'p', insecure: true });
 
 describe('VSpherePool', () => {
-  test('keyed by origin + user', () => {
-    expect(VSpherePool.key(opts())).toBe('https://vc.example|u');
-    expect(VSpherePool.key({ url: 'https://vc.example:443/sdk/', username: 'u' })).toBe(VSpherePool.key(opts()));
+  test('keyed by origin + user + a digest of the credentials and trust settings', () => {
+    const base = { url: 'https://vc.example/sdk', username: 'u', password: 'p1', thumbprint: 'aa' };
+    expect(VSpherePool.key(base)).toMatch(/^https:\/\/vc\.example\|u\|[0-9a-f]{64}$/);
+    expect(VSpherePool.key({ ...base, url: 'https://vc.example:443/sdk/' })).toBe(VSpherePool.key(base));
+    // Another password (another tenant's registration of the same user) never shares a session.
+    expect(VSpherePool.key({ ...base, password: 'p2' })).not.toBe(VSpherePool.key(base));
+    expect(VSpherePool.key({ ...base, thumbprint: undefined, insecure: true })).not.toBe(VSpherePool.key(base));
+    expect(VSpherePool.key(base)).not.toContain('p1');
   });
 
   test('caps sessions per key; a release hands the session to the next waiter', async () => {

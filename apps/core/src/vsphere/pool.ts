@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 // Sessions per vCenter: clients keyed by url + user, at most `maxSessions`
 // logged-in sessions per key (vCenter limits sessions per user), handed out
 // one caller at a time, reused while idle, logged out on close.
@@ -46,12 +47,21 @@ export class VSpherePool {
     }
   }
 
-  static key(opts: Pick<VSphereClientOptions, 'url' | 'username'>): string {
-    return `${new URL(opts.url).origin}|${opts.username}`;
+  /**
+   * Sessions are shared only between callers with the very same credentials
+   * and trust settings: a digest of the password and TLS options is part of
+   * the key, so one tenant's logged-in session never serves another's
+   * request, and a changed password opens a new session.
+   */
+  static key(opts: Pick<VSphereClientOptions, 'url' | 'username'> & Partial<Pick<VSphereClientOptions, 'password' | 'thumbprint' | 'ca' | 'insecure'>>): string {
+    const secret = createHash('sha256')
+      .update(JSON.stringify([opts.password ?? '', opts.thumbprint ?? '', String(opts.ca ?? ''), Boolean(opts.insecure)]))
+      .digest('hex');
+    return `${new URL(opts.url).origin}|${opts.username}|${secret}`;
   }
 
   /** Sessions open (idle or leased) for a url+user. */
-  size(opts: Pick<VSphereClientOptions, 'url' | 'username'>): number {
+  size(opts: Pick<VSphereClientOptions, 'url' | 'username'> & Partial<Pick<VSphereClientOptions, 'password' | 'thumbprint' | 'ca' | 'insecure'>>): number {
     return this.entries.get(VSpherePool.key(opts))?.open ?? 0;
   }
 

@@ -1,18 +1,21 @@
+import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { copy, VddkError, type Target, type Transport } from '@vmrestore/native-vddk';
 import {
-  BackupError,
+  backupJobError,
   buildDiskWrites,
+  checkInPlace,
+  inPlaceRequest,
+  parseDatastorePath,
+  type InPlaceChecks,
   findVcenterByName,
-  isBackupError,
   JobError,
   permanent,
   planRestore,
   Prisma,
   transient,
   vcenterCredentials,
-  verifyChain,
   vsphere,
   type BackupRepository,
   type Config,
@@ -39,67 +42,18 @@ export interface RestoreDeps {
   pool: vsphere.VSpherePool;
 }
 
-const ADVANCED: Transport[] = ['san', 'hotadd', 'nbdssl'];
-const VDDK_TRANSPORTS: Transport[] = ['san', 'hotadd', 'nbdssl', 'nbd'];
-
-interface InPlaceRequest {
-  vcenter: string;
-  source: { vm: string; point: string };
-  target: { vm: string };
-  options: {
-    transports: string[];
-    powerOn?: boolean;
-    gracefulShutdownSeconds: number;
-    removeExistingSnapshots: boolean;
-    incrementalOrder: 'backward' | 'forward';
-  };
-}
-
-export function inPlaceRequest(job: RestoreJob): InPlaceRequest {
-  const r = job.request as Record<string, any>;
-  const o = (r.options ?? {}) as Record<string, any>;
-  return {
-    vcenter: r.vcenter,
-    source: r.source,
-    target: r.target,
-    options: {
-      transports: o.transports ?? ['nbdssl', 'nbd'],
-      ...(o.powerOn !== undefined ? { powerOn: o.powerOn } : {}),
-      gracefulShutdownSeconds: o.gracefulShutdownSeconds ?? 0,
-      removeExistingSnapshots: o.removeExistingSnapshots ?? false,
-      incrementalOrder: o.incrementalOrder ?? 'backward',
-    },
-  };
-}
 
 /** The temporary snapshot's name: deterministic, so a resumed job finds its own. */
 export const tempSnapshotName = (jobId: string) => `vmrestore-${jobId}`;
 
-export interface PreflightResult {
-  vcenterId: string;
-  vm: string;
-  vmName: string;
-  powerStateBefore: string;
-  target: 'file' | 'vddk';
-  vddkTransports: Transport[];
-  needsSnapshot: boolean;
-  snapshotsBefore: number;
-  disks: Array<{ key: number; capacityBytes: number; vmCapacityBytes: number }>;
-  chain: string[];
-}
-
-/** "[LocalDS_0] vm/vm-000001.vmdk" → { datastore, path } */
-export function parseDatastorePath(p: string): { datastore: string; path: string } {
-  const m = /^\[([^\]]+)\]\s*(.+)$/.exec(p);
-  if (!m) throw permanent('DISK_PATH_INVALID', `disk file "${p}" is not a datastore path`);
-  return { datastore: m[1]!, path: m[2]! };
-}
+export type PreflightResult = InPlaceChecks & { vcenterId: string };
 
 export function credsOrFail(deps: RestoreDeps, db: Db) {
   return async (job: RestoreJob): Promise<VcenterCredentials> => {
     if (!deps.keyring) throw permanent('SECRET_KEYRING_MISSING', 'this worker has no VMRESTORE_SECRET_KEYS: it cannot read vCenter passwords');
-    const vc = await findVcenterByName(db, job.tenantId, inPlaceRequest(job).vcenter);
-    if (!vc) throw permanent('VCENTER_NOT_FOUND', `no vCenter connection named "${inPlaceRequest(job).vcenter}" (register it first)`);
+    const vcenter = (job.request as { vcenter: string }).vcenter;
+    const vc = await findVcenterByName(db, job.tenantId, vcenter);
+    if (!vc) throw permanent('VCENTER_NOT_FOUND', `no vCenter connection named "${vcenter}" (register it first)`);
     return vcenterCredentials(deps.keyring, vc);
   };
 }
@@ -118,12 +72,23 @@ export function clientOptions(c: VcenterCredentials, log: StepContext['log']): v
 
 export const vmRef = (moref: string): vsphere.MoRef => ({ type: 'VirtualMachine', value: moref });
 
-/** Backup errors are about the data: retrying will not fix them. */
-export function fromBackup(err: unknown): unknown {
-  return isBackupError(err) ? new JobError((err as BackupError).code, (err as Error).message, true, { cause: err }) : err;
-}
+export const fromBackup = backupJobError;
+export { parseDatastorePath };
 
-const PERMANENT_VDDK = new Set(['CHECKSUM_MISMATCH', 'CAPACITY_MISMATCH', 'UNALIGNED_EXTENT', 'INVALID_ARG', 'VIX_E_FILE_NOT_FOUND', 'VIX_E_NOT_SUPPORTED', 'VIX_E_FILE_ACCESS_ERROR']);
+// Errors that a retry cannot fix: bad data, a wrong request, a missing disk or library.
+const PERMANENT_VDDK = new Set([
+  'CHECKSUM_MISMATCH',
+  'CAPACITY_MISMATCH',
+  'UNALIGNED_EXTENT',
+  'INVALID_ARG',
+  'FILE_NOT_FOUND',
+  'INVALID_DESCRIPTOR',
+  'LIBRARY_NOT_FOUND',
+  'LIBRARY_MISMATCH',
+  'VIX_E_FILE_NOT_FOUND',
+  'VIX_E_NOT_SUPPORTED',
+  'VIX_E_FILE_ACCESS_ERROR',
+]);
 export function fromVddk(err: unknown): unknown {
   if (!(err instanceof VddkError)) return err;
   const code = err.code.startsWith('VIX_') || err.code === 'CANCELLED' ? err.code : `VDDK_${err.code}`;
@@ -132,7 +97,7 @@ export function fromVddk(err: unknown): unknown {
 
 export function inPlacePlan(deps: RestoreDeps): PlanFactory {
   return (job) => {
-    const req = inPlaceRequest(job);
+    const req = inPlaceRequest(job.request);
     const withVc = async <T>(ctx: StepContext, fn: (c: vsphere.VSphereClient, creds: VcenterCredentials) => Promise<T>): Promise<T> => {
       const creds = await credsOrFail(deps, ctx.db)(ctx.job);
       return deps.pool.withClient(clientOptions(creds, ctx.log), (c) => fn(c, creds));
@@ -145,68 +110,14 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
     const preflight: StepDef = {
       name: 'preflight',
       async run(ctx) {
-        if (!deps.repo) throw permanent('BACKUP_REPOSITORY_NOT_CONFIGURED', 'this worker has no backup repository (VMRESTORE_BACKUP_ROOTS)');
-        const repo = deps.repo;
-        const point = await repo.getPoint(req.source.vm, req.source.point).catch((e) => Promise.reject(fromBackup(e)));
-        // Structure, parents and sizes now; every block's SHA-256 is checked again as it is written.
-        const report = await verifyChain(repo, req.source.vm, req.source.point, { skipChecksums: true });
-        if (!report.ok) throw fromBackup(report.errors[0]);
         const vc = await findVcenterByName(ctx.db, job.tenantId, req.vcenter);
         if (!vc) throw permanent('VCENTER_NOT_FOUND', `no vCenter connection named "${req.vcenter}" (register it first)`);
         return withVc(ctx, async (client) => {
-          const ref = await vsphere.findVm(client, { moref: req.target.vm });
-          const info = await vsphere.getVmInfo(client, ref);
-          const ownSnapshot = tempSnapshotName(job.id);
-          const snaps = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name !== ownSnapshot);
-
-          // The VM must match the backup disk for disk.
-          const vmDisks = info.disks.filter((d) => !d.rdm);
-          const disks: PreflightResult['disks'] = [];
-          for (const d of point.disks) {
-            const target = vmDisks.find((v) => v.key === d.key);
-            if (!target) throw permanent('DISK_MISMATCH', `the backup's disk ${d.key} is not a disk of ${req.target.vm} (its disks: ${vmDisks.map((v) => v.key).join(', ') || 'none'})`);
-            if (target.capacityInBytes < d.capacityBytes) {
-              throw permanent('TARGET_DISK_TOO_SMALL', `disk ${d.key} of ${req.target.vm} has ${target.capacityInBytes} bytes, the backup needs ${d.capacityBytes}`);
-            }
-            disks.push({ key: d.key, capacityBytes: d.capacityBytes, vmCapacityBytes: target.capacityInBytes });
-          }
-          if (vmDisks.length !== point.disks.length) {
-            throw permanent('DISK_MISMATCH', `${req.target.vm} has ${vmDisks.length} disks, the backup ${point.disks.length}: restore as a new VM instead`);
-          }
-
-          // The disk target: `file` for datastores this host mounts, else VDDK.
-          const wanted = req.options.transports;
-          const vddkTransports = wanted.filter((t): t is Transport => (VDDK_TRANSPORTS as string[]).includes(t));
-          const fileOk = wanted.includes('file') && vmDisks.every((d) => deps.config.restore.datastorePaths[parseDatastorePath(d.fileName).datastore] !== undefined);
-          const vddkOk = vddkTransports.length > 0 && deps.config.restore.vddkLibDir !== null;
-          let target: 'file' | 'vddk';
-          if (fileOk && (wanted[0] === 'file' || !vddkOk)) target = 'file';
-          else if (vddkOk) target = 'vddk';
-          else {
-            const why = [
-              wanted.includes('file') ? 'file: a disk is on a datastore not in VMRESTORE_DATASTORE_PATHS' : null,
-              vddkTransports.length ? 'VDDK: no VMRESTORE_VDDK_LIB_DIR on this worker' : null,
-            ].filter(Boolean);
-            throw permanent('TRANSPORT_UNAVAILABLE', `no requested transport (${wanted.join(', ')}) can reach these disks: ${why.join('; ')}`);
-          }
-          const needsSnapshot = target === 'vddk' && vddkTransports.some((t) => ADVANCED.includes(t));
-          if (target === 'vddk' && vddkTransports.includes('san') && snaps.length > 0 && !req.options.removeExistingSnapshots) {
-            throw permanent('SAN_SNAPSHOTS_PRESENT', `${req.target.vm} has ${snaps.length} snapshot(s); a SAN restore needs them removed: allow it with options.removeExistingSnapshots`);
-          }
-
+          const checks = await checkInPlace(client, deps.repo, deps.config, req, tempSnapshotName(job.id));
+          await requireVddkThumbprint(deps, ctx, checks.target);
+          // Nothing is touched before this lock: one restore per VM, surviving worker crashes.
           await lockVm(ctx.db, vc.id, req.target.vm, job.id);
-          const result: PreflightResult = {
-            vcenterId: vc.id,
-            vm: req.target.vm,
-            vmName: info.name,
-            powerStateBefore: info.powerState,
-            target,
-            vddkTransports,
-            needsSnapshot,
-            snapshotsBefore: snaps.length,
-            disks,
-            chain: report.chain,
-          };
+          const result: PreflightResult = { ...checks, vcenterId: vc.id };
           return result as unknown as Record<string, unknown>;
         });
       },
@@ -267,8 +178,11 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
 
     const writeDisks: StepDef = {
       name: 'write_disks',
-      run: (ctx) =>
-        writeAllDisks(deps, ctx, {
+      run: async (ctx) => {
+        // A VM powered on again since power_off (HA, an operator) must not be written under its guest.
+        const state = await withVc(ctx, (client) => vsphere.getPowerState(client, vmRef(req.target.vm)));
+        if (state !== 'poweredOff') throw permanent('VM_POWERED_ON', `${req.target.vm} is ${state} again: its disks are not written under a running guest`);
+        return writeAllDisks(deps, ctx, {
           pre: pre(ctx),
           vm: req.target.vm,
           source: req.source,
@@ -277,7 +191,8 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
           zeroFill: true,
           fresh: false,
           disks: (ctx.results.resolve_disks as { disks: Array<{ key: number; fileName: string }> }).disks.map((d) => ({ savedKey: d.key, fileName: d.fileName })),
-        }),
+        });
+      },
     };
 
     const finalizeSnapshot: StepDef = {
@@ -358,14 +273,32 @@ export async function dropTempSnapshot(
   const ref = vmRef(vm);
   const snaps = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name === name);
   if (!snaps.length) return { removed: 0 };
-  const written = ctx.results.write_disks as { transport?: string } | undefined;
-  const wrote = (await ctx.db.diskCheckpoint.count({ where: { jobId: job.id } })) > 0;
-  const san = (written?.transport ?? '').split(',').includes('san') || (!written && wrote && (ctx.results.preflight as unknown as PreflightResult).vddkTransports[0] === 'san');
+  // After a SAN write the base disk changed behind the snapshot: revert first,
+  // or the delete fails on a CID mismatch (R1.5). Decided from what was
+  // recorded: the transport each disk's writes used (pinned per job), or, if
+  // a write may have begun before any was recorded, whether SAN was allowed.
+  const checkpoints = await ctx.db.diskCheckpoint.findMany({ where: { jobId: job.id } });
+  const used = checkpoints.map((c) => (c.state as { transport?: string | null } | null)?.transport).filter((t): t is string => Boolean(t));
+  let san = used.includes('san');
+  if (!used.length) {
+    const step = await ctx.db.jobStep.findFirst({ where: { jobId: job.id, phase: 'main', name: 'write_disks' } });
+    const allowed = ((ctx.results.preflight as { vddkTransports?: string[] } | undefined)?.vddkTransports ?? []).includes('san');
+    san = allowed && (step?.attempt ?? 0) > 0;
+  }
   for (const s of snaps) {
     if (san) await vsphere.revertToSnapshot(client, s.ref, { ...taskOpts, suppressPowerOn: true });
     await vsphere.removeSnapshot(client, s.ref, taskOpts);
   }
   return { removed: snaps.length, reverted: san };
+}
+
+/** VDDK pins the server by thumbprint: refuse before touching the VM rather than at the first write. */
+export async function requireVddkThumbprint(deps: RestoreDeps, ctx: StepContext, target: 'file' | 'vddk'): Promise<void> {
+  if (target !== 'vddk') return;
+  const creds = await credsOrFail(deps, ctx.db)(ctx.job);
+  if (!creds.thumbprint) {
+    throw permanent('VDDK_THUMBPRINT_REQUIRED', `the VDDK transports need the vCenter's certificate thumbprint: register "${creds.name}" with a thumbprint`);
+  }
 }
 
 /** One restore per VM: a row that outlives a crashed worker, released by cleanup. */
@@ -410,7 +343,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
   const work = join(deps.config.restore.workDir, ctx.jobId);
   await mkdir(work, { recursive: true });
   const backward = await planRestore(repo, o.source.vm, o.source.point, { direction: 'backward' }).catch((e) => Promise.reject(fromBackup(e)));
-  const order = o.order === 'forward' ? await planRestore(repo, o.source.vm, o.source.point, { direction: 'forward' }) : backward;
+  const order = o.order === 'forward' ? await planRestore(repo, o.source.vm, o.source.point, { direction: 'forward' }).catch((e) => Promise.reject(fromBackup(e))) : backward;
   const perDisk: Array<{ key: number; writes: DiskWrites }> = [];
   for (const d of backward.disks) {
     const writes = await buildDiskWrites({ backward: d, order: order.disks.find((x) => x.diskKey === d.diskKey)!, zeroFill: o.zeroFill, workDir: work }).catch((e) =>
@@ -422,6 +355,10 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
   const total = perDisk.reduce((s, d) => s + bytesOf(d.writes), 0);
   let done = 0;
   const creds = o.pre.target === 'vddk' ? await credsOrFail(deps, ctx.db)(ctx.job) : null;
+  // One transport per job: the first write's, recorded, so disks and attempts
+  // never mix SAN (base disk) with NBD/HotAdd (delta) writes.
+  const recorded = await ctx.db.diskCheckpoint.findMany({ where: { jobId: ctx.jobId } });
+  let pinned = recorded.map((c) => (c.state as { transport?: string | null } | null)?.transport).find((t): t is string => Boolean(t)) ?? null;
   const out: Array<Record<string, unknown>> = [];
   for (const { key, writes } of perDisk) {
     const disk = o.disks.find((r) => r.savedKey === key);
@@ -429,8 +366,14 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     const file = disk.fileName;
     const target = diskTarget(deps, o.pre as PreflightResult, creds, o.vm, snapshot, file);
     if (target.kind === 'file' && o.fresh) target.fresh = true;
+    // The checkpoint is an index into this exact list: resume only if the list is the same.
+    const planDigest = digestWrites(writes, work);
     const cp = await ctx.checkpoint.load(key);
     let next = cp?.nextExtent ?? 0;
+    if (cp && cp.state?.planDigest !== planDigest && next > 0) {
+      ctx.log.warn({ disk: key }, 'the write plan changed since the checkpoint: writing this disk from the start');
+      next = 0;
+    }
     const resumedFrom = next;
     done += bytesOf(writes) - bytesOf(writes, next);
     let transport = (cp?.state?.transport as string | undefined) ?? null;
@@ -443,6 +386,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       let bytes = 0;
       while (end < writes.extents.length && end - next < batch && bytes < maxBatchBytes) bytes += writes.extents[end++]!.length;
       const base = done;
+      if (target.kind === 'vddk' && pinned) target.transports = [pinned as Transport];
       const res = await copy({
         sources: writes.sources,
         extents: writes.extents.slice(next, end),
@@ -452,11 +396,12 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
         onProgress: (pr) => void ctx.progress(base + pr.bytesDone, total).catch(() => undefined),
       }).catch((e) => Promise.reject(fromVddk(e)));
       transport = res.transport;
+      pinned = pinned ?? res.transport;
       metadataWritten = metadataWritten || Boolean(metadata);
       done += bytes;
       next = end;
       // Recorded before the next batch: a resumed job continues here, never from zero.
-      await ctx.checkpoint.save(key, { bytesDone: bytesOf(writes) - bytesOf(writes, next), bytesTotal: bytesOf(writes), nextExtent: next, state: { transport, metadataWritten } });
+      await ctx.checkpoint.save(key, { bytesDone: bytesOf(writes) - bytesOf(writes, next), bytesTotal: bytesOf(writes), nextExtent: next, state: { transport, metadataWritten, planDigest } });
       await ctx.progress(done, total);
     }
     out.push({
@@ -475,4 +420,13 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
   await rm(work, { recursive: true, force: true });
   const transports = [...new Set(out.map((x) => x.transport))];
   return { disks: out, bytes: total, transport: transports.join(',') };
+}
+
+/** A digest of a disk's copy list (sources and extents), to tell whether a checkpoint's index still means the same writes. */
+export function digestWrites(w: DiskWrites, workDir: string): string {
+  const h = createHash('sha256');
+  // The job's own scratch files (zeros, patches) are named apart from where they live: another worker may resume.
+  h.update(w.sources.map((src) => (src.startsWith(workDir) ? basename(src) : src)).join('\n'));
+  for (const e of w.extents) h.update(`${e.source}:${e.sourceOffset}:${e.targetOffset}:${e.length}:${e.check?.sha256 ?? ''};`);
+  return h.digest('hex');
 }

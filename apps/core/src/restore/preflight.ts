@@ -1,0 +1,280 @@
+import { verifyChain, isBackupError, type BackupRepository, type PointManifest } from '../backup';
+import type { Config } from '../config';
+import { JobError, permanent } from '../errors';
+import * as configspec from '../configspec';
+import * as vsphere from '../vsphere';
+
+// The checks a restore makes before it touches anything, as functions of a
+// vSphere client, the repository and the configuration: the worker's
+// preflight steps run them (then take the VM lock, record warnings), and a
+// dry run runs them alone and reports what a restore would do.
+
+export type VddkTransport = 'san' | 'hotadd' | 'nbdssl' | 'nbd';
+export const ADVANCED_TRANSPORTS: VddkTransport[] = ['san', 'hotadd', 'nbdssl'];
+export const VDDK_TRANSPORTS: VddkTransport[] = ['san', 'hotadd', 'nbdssl', 'nbd'];
+/** extraConfig key marking a VM as created by a job: a resumed job adopts it. */
+export const JOB_MARKER = 'vmrestore.job';
+
+export interface InPlaceRequest {
+  vcenter: string;
+  source: { vm: string; point: string };
+  target: { vm: string };
+  options: {
+    transports: string[];
+    powerOn?: boolean;
+    gracefulShutdownSeconds: number;
+    removeExistingSnapshots: boolean;
+    incrementalOrder: 'backward' | 'forward';
+  };
+}
+
+export interface NewVmRequest {
+  vcenter: string;
+  source: { vm: string; point: string };
+  target: { name?: string; folder?: string; resourcePool?: string; host?: string; datastore?: string };
+  options: {
+    transports: string[];
+    powerOn: boolean;
+    incrementalOrder: 'backward' | 'forward';
+    macAddresses: 'keep' | 'regenerate';
+    uuids: 'keep' | 'new';
+    provisioning?: 'thin' | 'thick-lazy' | 'thick-eager';
+  };
+}
+
+type Raw = Record<string, any>;
+
+export function inPlaceRequest(request: unknown): InPlaceRequest {
+  const r = request as Raw;
+  const o = (r.options ?? {}) as Raw;
+  return {
+    vcenter: r.vcenter,
+    source: r.source,
+    target: r.target,
+    options: {
+      transports: o.transports ?? ['nbdssl', 'nbd'],
+      ...(o.powerOn !== undefined ? { powerOn: o.powerOn } : {}),
+      gracefulShutdownSeconds: o.gracefulShutdownSeconds ?? 0,
+      removeExistingSnapshots: o.removeExistingSnapshots ?? false,
+      incrementalOrder: o.incrementalOrder ?? 'backward',
+    },
+  };
+}
+
+export function newVmRequest(request: unknown): NewVmRequest {
+  const r = request as Raw;
+  const o = (r.options ?? {}) as Raw;
+  return {
+    vcenter: r.vcenter,
+    source: r.source,
+    target: r.target ?? {},
+    options: {
+      transports: o.transports ?? ['nbdssl', 'nbd'],
+      powerOn: o.powerOn ?? true,
+      incrementalOrder: o.incrementalOrder ?? 'backward',
+      macAddresses: o.macAddresses ?? 'regenerate',
+      uuids: o.uuids ?? 'new',
+      ...(o.provisioning ? { provisioning: o.provisioning } : {}),
+    },
+  };
+}
+
+/** "[LocalDS_0] vm/vm-000001.vmdk" → { datastore, path } */
+export function parseDatastorePath(p: string): { datastore: string; path: string } {
+  const m = /^\[([^\]]+)\]\s*(.+)$/.exec(p);
+  if (!m) throw permanent('DISK_PATH_INVALID', `disk file "${p}" is not a datastore path`);
+  return { datastore: m[1]!, path: m[2]! };
+}
+
+/** Backup errors are about the data: retrying will not fix them. */
+export function backupJobError(err: unknown): unknown {
+  return isBackupError(err) ? new JobError((err as { code: string }).code, (err as Error).message, true, { cause: err }) : err;
+}
+
+/** The point, with its chain checked (structure, parents, sizes; block checksums are checked again as each block is written). */
+export async function checkedPoint(repo: BackupRepository | null, source: { vm: string; point: string }): Promise<{ point: PointManifest; chain: string[] }> {
+  if (!repo) throw permanent('BACKUP_REPOSITORY_NOT_CONFIGURED', 'no backup repository is configured (VMRESTORE_BACKUP_ROOTS)');
+  const point = await repo.getPoint(source.vm, source.point).catch((e) => Promise.reject(backupJobError(e)));
+  const report = await verifyChain(repo, source.vm, source.point, { skipChecksums: true });
+  if (!report.ok) throw backupJobError(report.errors[0]);
+  return { point, chain: report.chain };
+}
+
+function chooseTarget(config: Config, wanted: string[], fileReachable: boolean): { target: 'file' | 'vddk'; vddkTransports: VddkTransport[] } {
+  const vddkTransports = wanted.filter((t): t is VddkTransport => (VDDK_TRANSPORTS as string[]).includes(t));
+  const fileOk = wanted.includes('file') && fileReachable;
+  const vddkOk = vddkTransports.length > 0 && config.restore.vddkLibDir !== null;
+  if (fileOk && (wanted[0] === 'file' || !vddkOk)) return { target: 'file', vddkTransports };
+  if (vddkOk) return { target: 'vddk', vddkTransports };
+  const why = [
+    wanted.includes('file') ? 'file: a disk is on a datastore not in VMRESTORE_DATASTORE_PATHS (or is an RDM)' : null,
+    vddkTransports.length ? 'VDDK: no VMRESTORE_VDDK_LIB_DIR' : null,
+  ].filter(Boolean);
+  throw permanent('TRANSPORT_UNAVAILABLE', `no requested transport (${wanted.join(', ')}) can reach these disks: ${why.join('; ')}`);
+}
+
+export interface InPlaceChecks {
+  vm: string;
+  vmName: string;
+  powerStateBefore: string;
+  target: 'file' | 'vddk';
+  vddkTransports: VddkTransport[];
+  needsSnapshot: boolean;
+  snapshotsBefore: number;
+  disks: Array<{ key: number; capacityBytes: number; vmCapacityBytes: number; fileName: string }>;
+  chain: string[];
+}
+
+/** Everything an in-place restore checks before power off (MISSION R1). No side effect. */
+export async function checkInPlace(
+  client: vsphere.VSphereClient,
+  repo: BackupRepository | null,
+  config: Config,
+  req: InPlaceRequest,
+  ownSnapshotName: string | null,
+): Promise<InPlaceChecks> {
+  const { point, chain } = await checkedPoint(repo, req.source);
+  const ref = await vsphere.findVm(client, { moref: req.target.vm });
+  const info = await vsphere.getVmInfo(client, ref);
+  const snaps = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name !== ownSnapshotName);
+
+  // The VM must match the backup disk for disk.
+  const vmDisks = info.disks.filter((d) => !d.rdm);
+  const disks: InPlaceChecks['disks'] = [];
+  for (const d of point.disks) {
+    const target = vmDisks.find((v) => v.key === d.key);
+    if (!target) throw permanent('DISK_MISMATCH', `the backup's disk ${d.key} is not a disk of ${req.target.vm} (its disks: ${vmDisks.map((v) => v.key).join(', ') || 'none'})`);
+    if (target.capacityInBytes < d.capacityBytes) {
+      throw permanent('TARGET_DISK_TOO_SMALL', `disk ${d.key} of ${req.target.vm} has ${target.capacityInBytes} bytes, the backup needs ${d.capacityBytes}`);
+    }
+    disks.push({ key: d.key, capacityBytes: d.capacityBytes, vmCapacityBytes: target.capacityInBytes, fileName: target.fileName });
+  }
+  if (vmDisks.length !== point.disks.length) {
+    throw permanent('DISK_MISMATCH', `${req.target.vm} has ${vmDisks.length} disks, the backup ${point.disks.length}: restore as a new VM instead`);
+  }
+
+  const fileReachable = vmDisks.every((d) => config.restore.datastorePaths[parseDatastorePath(d.fileName).datastore] !== undefined);
+  const { target, vddkTransports } = chooseTarget(config, req.options.transports, fileReachable);
+  if (target === 'vddk' && vddkTransports.includes('san') && snaps.length > 0 && !req.options.removeExistingSnapshots) {
+    throw permanent('SAN_SNAPSHOTS_PRESENT', `${req.target.vm} has ${snaps.length} snapshot(s); a SAN restore needs them removed: allow it with options.removeExistingSnapshots`);
+  }
+  return {
+    vm: req.target.vm,
+    vmName: info.name,
+    powerStateBefore: info.powerState,
+    target,
+    vddkTransports,
+    needsSnapshot: target === 'vddk' && vddkTransports.some((t) => ADVANCED_TRANSPORTS.includes(t)),
+    snapshotsBefore: snaps.length,
+    disks,
+    chain,
+  };
+}
+
+export interface NewVmChecks {
+  name: string;
+  folder: string;
+  pool: string;
+  host: string | null;
+  datastore: string;
+  /** The exact CreateVM_Task spec (the video card apart: see `video`). */
+  spec: Record<string, unknown>;
+  warnings: Array<{ code: string; message: string }>;
+  placements: configspec.DiskPlacement[];
+  target: 'file' | 'vddk';
+  vddkTransports: VddkTransport[];
+  needsSnapshot: boolean;
+  cbtAfter: boolean;
+  chain: string[];
+  /** The saved video card, applied to the one vCenter gives the new VM. */
+  video: Record<string, unknown> | null;
+}
+
+/** A VM by name, and whether this job made it (its marker). */
+export async function findVmByName(client: vsphere.VSphereClient, name: string, jobId: string | null): Promise<{ ref: vsphere.MoRef; ours: boolean } | null> {
+  const all = await vsphere.findAll(client, 'VirtualMachine', ['name', 'config.extraConfig']);
+  const hit = all.find((oc) => vsphere.propValue<string>(oc, 'name') === name);
+  if (!hit) return null;
+  const extra = vsphere.propValue<Array<{ key: string; value: unknown }>>(hit, 'config.extraConfig') ?? [];
+  return { ref: hit.obj, ours: jobId !== null && extra.some((o) => o.key === JOB_MARKER && String(o.value) === jobId) };
+}
+
+async function firstDatacenterVmFolder(client: vsphere.VSphereClient): Promise<vsphere.MoRef> {
+  const dcs = await vsphere.findAll(client, 'Datacenter', ['vmFolder']);
+  const folder = dcs[0] ? vsphere.propValue<vsphere.MoRef>(dcs[0], 'vmFolder') : undefined;
+  if (!folder) throw permanent('PLACEMENT_NOT_FOUND', 'no datacenter with a VM folder: give target.folder');
+  return folder;
+}
+
+async function defaultPool(client: vsphere.VSphereClient, host: vsphere.MoRef | null): Promise<vsphere.MoRef> {
+  if (host) {
+    const parent = await vsphere.getProperty<vsphere.MoRef>(client, host, 'parent');
+    const pool = parent ? await vsphere.getProperty<vsphere.MoRef>(client, parent, 'resourcePool') : undefined;
+    if (pool) return pool;
+  }
+  const crs = await vsphere.findAll(client, 'ComputeResource', ['resourcePool']);
+  const pool = crs.map((c) => vsphere.propValue<vsphere.MoRef>(c, 'resourcePool')).find(Boolean);
+  if (!pool) throw permanent('PLACEMENT_NOT_FOUND', 'no resource pool found: give target.resourcePool');
+  return pool;
+}
+
+/** Everything a new-VM restore decides before CreateVM (MISSION R2-R5). No side effect. */
+export async function checkNewVm(
+  client: vsphere.VSphereClient,
+  repo: BackupRepository | null,
+  config: Config,
+  req: NewVmRequest,
+  jobId: string | null,
+): Promise<NewVmChecks> {
+  const { point, chain } = await checkedPoint(repo, req.source);
+  const name = req.target.name ?? `${String(point.config.name ?? req.source.vm)}-restored`;
+  const existing = await findVmByName(client, name, jobId);
+  if (existing && !existing.ours) throw permanent('VM_NAME_TAKEN', `a VM named "${name}" already exists: give target.name`);
+  const host = req.target.host ? await vsphere.findHost(client, req.target.host) : null;
+  const folder = req.target.folder ? await vsphere.findFolder(client, req.target.folder) : await firstDatacenterVmFolder(client);
+  const pool = req.target.resourcePool ? await vsphere.findResourcePool(client, req.target.resourcePool) : await defaultPool(client, host);
+  let datastore = req.target.datastore;
+  if (!datastore) {
+    const best = (await vsphere.listDatastores(client)).filter((d) => d.accessible !== false).sort((a, b) => (b.freeSpace ?? 0) - (a.freeSpace ?? 0))[0];
+    if (!best) throw permanent('PLACEMENT_NOT_FOUND', 'no accessible datastore: give target.datastore');
+    datastore = best.name;
+  }
+  const crs = await vsphere.findAll(client, 'ComputeResource', ['name']);
+  const configTarget = crs[0] ? await vsphere.queryConfigTarget(client, crs[0].obj, host ?? undefined).catch(() => undefined) : undefined;
+
+  const built = configspec.buildCreateSpec({
+    config: point.config,
+    name,
+    datastore,
+    macAddresses: req.options.macAddresses,
+    uuids: req.options.uuids,
+    cbt: false, // R3: CBT off while the restore writes; turned back on at the end
+    ...(req.options.provisioning ? { provisioning: req.options.provisioning } : {}),
+    ...(configTarget ? { configTarget } : {}),
+  });
+  const spec = built.spec as Record<string, unknown> & { extraConfig?: unknown[]; deviceChange?: Array<{ device: Record<string, unknown> }> };
+  if (jobId) spec.extraConfig = [...(spec.extraConfig ?? []), { _type: 'OptionValue', key: JOB_MARKER, value: jobId }];
+  // vCenter gives every new VM a video card: a second one in CreateVM is
+  // refused. The saved card's settings are applied to it afterwards.
+  const video = (spec.deviceChange ?? []).find((c) => c.device._type === 'VirtualMachineVideoCard')?.device ?? null;
+  spec.deviceChange = (spec.deviceChange ?? []).filter((c) => c.device._type !== 'VirtualMachineVideoCard');
+
+  const fileReachable = config.restore.datastorePaths[datastore] !== undefined && built.disks.every((d) => !d.rdm);
+  const { target, vddkTransports } = chooseTarget(config, req.options.transports, fileReachable);
+  return {
+    name,
+    folder: folder.value,
+    pool: pool.value,
+    host: host?.value ?? null,
+    datastore,
+    spec,
+    warnings: built.warnings.map((w) => ({ code: w.code, message: w.message })),
+    placements: built.disks,
+    target,
+    vddkTransports,
+    needsSnapshot: target === 'vddk' && vddkTransports.some((t) => ADVANCED_TRANSPORTS.includes(t)),
+    cbtAfter: point.config.changeTrackingEnabled === true,
+    chain,
+    video,
+  };
+}
