@@ -293,3 +293,19 @@ it('tells a subscribed webhook about the restore: signed job.started, step chang
     server.close();
   }
 });
+
+it('a dry run of an in-place restore reports the VM, the transport and the bytes, and touches nothing', async () => {
+  const vm = vms.DC0_H0_VM1!;
+  await renv.backupFor(vm.moref, 'dry', { incrementals: 2, seed: 51 });
+  await renv.sim.clearCalls();
+  const r = await http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source: { vm: 'dry', point: 'p2' }, target: { vm: vm.moref }, options: { transports: ['nbdssl'] }, dryRun: true });
+  expect(r.status).toBe(200);
+  expect(r.body).toMatchObject({ dryRun: true, kind: 'in_place', target: 'vddk', transports: ['nbdssl'], needsSnapshot: true, vm: { moref: vm.moref } });
+  const d = r.body.disks[0];
+  expect(d.writeBytes).toBe(d.dataBytes + d.zeroBytes);
+  expect(d.writeBytes).toBeGreaterThanOrEqual(d.capacityBytes - 1024); // in place: the whole disk, data or zeros
+  for (const m of ['PowerOffVM_Task', 'CreateSnapshot_Task']) expect(await renv.sim.calls(m)).toHaveLength(0);
+  const refused = await http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source: { vm: 'dry', point: 'nope' }, target: { vm: vm.moref }, dryRun: true });
+  expect([refused.status, refused.body.code]).toEqual([422, 'DRY_RUN_REFUSED']);
+  expect(refused.body.detail).toMatch(/^BACKUP_POINT_NOT_FOUND/);
+});

@@ -183,3 +183,22 @@ it('recreates an RDM disk against a free LUN, with deviceName and lunUuid from Q
   const { flat } = flatAndDescriptor(rdm.fileName);
   expect(flat.subarray(0, capacityBytes).equals(point.images.get(2001)!)).toBe(true);
 }, 180_000);
+
+it('a dry run returns the exact ConfigSpec, the bytes per disk and the warnings, and creates nothing', async () => {
+  await renv.sim.clearCalls();
+  const r = await http('POST', '/v1/restores', '/v1/restores', { kind: 'new_vm', vcenter: renv.vcenterName, source: { vm: 'dr-src', point: 'p3' }, target: { name: 'dr-dry', datastore: 'LocalDS_0' }, options: { transports: ['file'] }, dryRun: true });
+  expect(r.status).toBe(200);
+  expect(r.body).toMatchObject({ dryRun: true, kind: 'new_vm', target: 'file', chain: ['p0', 'p1', 'p2', 'p3'] });
+  expect(r.body.newVm.name).toBe('dr-dry');
+  const types = r.body.newVm.spec.deviceChange.map((c: any) => c.device._type);
+  expect(types).toEqual(expect.arrayContaining(['ParaVirtualSCSIController', 'VirtualVmxnet3', 'VirtualDisk']));
+  expect(types).not.toContain('VirtualKeyboard'); // R5: default devices left out
+  const point = chain.points.find((p) => p.pointId === 'p3')!;
+  expect(r.body.disks.map((d: any) => d.key)).toEqual(point.manifest.disks.map((d) => d.key));
+  expect(r.body.bytes).toBeGreaterThan(0);
+  expect(await renv.sim.calls('CreateVM_Task')).toHaveLength(0);
+  expect(await vmByName('dr-dry')).toBeNull();
+  const refused = await http('POST', '/v1/restores', '/v1/restores', { kind: 'new_vm', vcenter: renv.vcenterName, source: { vm: 'dr-src', point: 'p0' }, target: { name: 'DC0_H0_VM1' }, dryRun: true });
+  expect([refused.status, refused.body.code]).toEqual([422, 'DRY_RUN_REFUSED']);
+  expect(refused.body.detail).toMatch(/^VM_NAME_TAKEN/);
+});

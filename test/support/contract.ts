@@ -41,8 +41,8 @@ export function checkContract(method: string, pathTemplate: string, res: Respons
     throw new Error(`contract: ${key} body does not match openapi.yaml: ${ajv.errorsText(validate.errors)}\n${res.body.slice(0, 500)}`);
   }
   for (const [name, h] of Object.entries(op.responses[String(res.statusCode)]?.headers ?? {})) {
-    void h;
-    if (name === 'Location' && res.statusCode < 300 && res.headers.location === undefined) throw new Error(`contract: ${key} must send Location`);
+    // A header the contract marks required must be there.
+    if ((h as { required?: boolean }).required && res.headers[name.toLowerCase()] === undefined) throw new Error(`contract: ${key} must send ${name}`);
   }
   return body;
 }

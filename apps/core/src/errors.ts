@@ -13,6 +13,7 @@ export const API_ERRORS = {
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key was used with another request body' },
   JOB_ALREADY_FINISHED: { status: 409, title: 'The job has already ended' },
   RESTORE_CONFLICT: { status: 409, title: 'Another restore of this VM is active' },
+  DRY_RUN_REFUSED: { status: 422, title: 'The restore would fail' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable' },
   BACKUP_REPOSITORY_NOT_CONFIGURED: { status: 503, title: 'No backup repository is configured' },
   EXPORT_NOT_CONFIGURED: { status: 503, title: 'Exports are not configured' },

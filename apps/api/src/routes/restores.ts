@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import {
+  checkRestoreRequest,
+  dryRunRestore,
+  repositoryFromConfig,
   createRestoreJob,
   enqueueRestore,
   getJobWithSteps,
@@ -26,8 +29,15 @@ export async function restoreRoutes(app: FastifyInstance, opts: { doc: OpenApiDo
     fastifyPath('/v1/restores'),
     schemaFor('post', '/v1/restores'),
     async (req, reply) => {
+      const { dryRun, ...body } = req.body;
+      if (dryRun) {
+        // Nothing is recorded or touched: the checks and the plan, answered now.
+        checkRestoreRequest(body);
+        const result = await dryRunRestore({ db: app.db, keyring: app.keyring ?? null, config: app.config, repo: repositoryFromConfig(app.config) }, principalOf(req).tenantId, body);
+        return reply.status(200).send(result);
+      }
       const key = req.headers['idempotency-key'];
-      const { job, replayed } = await createRestoreJob(app.db, principalOf(req).tenantId, req.body, key);
+      const { job, replayed } = await createRestoreJob(app.db, principalOf(req).tenantId, body, key);
       if (!replayed) {
         try {
           await enqueueRestore(app.restoreQueue, job.id, job.priority);

@@ -17,6 +17,7 @@ export interface RestoreRequestBody {
   target?: { vm?: string; name?: string; folder?: string; resourcePool?: string; host?: string; datastore?: string };
   options?: Record<string, unknown>;
   label?: string;
+  dryRun?: boolean;
 }
 
 export const TERMINAL_STATES = ['succeeded', 'failed', 'cancelled', 'cleanup_pending'] as const;

@@ -1,2 +1,3 @@
 export * from './write-plan';
 export * from './preflight';
+export * from './dry-run';

@@ -1,0 +1,107 @@
+import type { BackupRepository } from '../backup';
+import { planRestore, planZeroExtents } from '../backup';
+import type { Config } from '../config';
+import type { Db } from '../db';
+import { AppError, JobError } from '../errors';
+import { redactResult } from '../jobs/view';
+import type { Keyring } from '../secrets';
+import { findVcenterByName, vcenterCredentials } from '../vcenters';
+import * as vsphere from '../vsphere';
+import { backupJobError, checkInPlace, checkNewVm, inPlaceRequest, newVmRequest } from './preflight';
+
+// A dry run: the checks a restore makes before it touches anything, and what
+// it would do (the exact ConfigSpec of a new VM, the bytes per disk, the
+// target and transports, the warnings), without touching anything: no job,
+// no lock, no snapshot, no power operation. What would fail is refused with
+// the code the restore would fail with.
+
+export interface DryRunResult {
+  dryRun: true;
+  kind: 'in_place' | 'new_vm';
+  target: 'file' | 'vddk';
+  transports: string[];
+  needsSnapshot: boolean;
+  chain: string[];
+  disks: Array<{ key: number; capacityBytes: number; writeBytes: number; dataBytes: number; zeroBytes: number }>;
+  bytes: number;
+  warnings: Array<{ code: string; message: string }>;
+  vm?: { moref: string; name: string; powerState: string; snapshots: number };
+  newVm?: { name: string; datastore: string; folder: string; resourcePool: string; host: string | null; spec: Record<string, unknown> };
+}
+
+export async function dryRunRestore(deps: { db: Db; keyring: Keyring | null; config: Config; repo: BackupRepository | null }, tenantId: string, body: Record<string, any>): Promise<DryRunResult> {
+  try {
+    if (!deps.keyring) throw new JobError('SECRET_KEYRING_MISSING', 'this server has no VMRESTORE_SECRET_KEYS: it cannot read vCenter passwords', true);
+    const vc = await findVcenterByName(deps.db, tenantId, body.vcenter);
+    if (!vc) throw new JobError('VCENTER_NOT_FOUND', `no vCenter connection named "${body.vcenter}" (register it first)`, true);
+    const creds = vcenterCredentials(deps.keyring, vc);
+    const client = await vsphere.VSphereClient.connect({
+      url: creds.url,
+      username: creds.username,
+      password: creds.password,
+      keepAliveMs: 0,
+      ...(creds.thumbprint ? { thumbprint: creds.thumbprint } : {}),
+      ...(creds.ca ? { ca: creds.ca } : {}),
+      ...(creds.insecure ? { insecure: true } : {}),
+    });
+    try {
+      const sizes = async () => {
+        const zeroFill = body.kind === 'in_place';
+        const plan = await planRestore(deps.repo!, body.source.vm, body.source.point).catch((e) => Promise.reject(backupJobError(e)));
+        const disks = plan.disks.map((d) => {
+          const zeroBytes = zeroFill ? planZeroExtents(d).reduce((s, z) => s + z.length, 0) : 0;
+          return { key: d.diskKey, capacityBytes: d.capacityBytes, writeBytes: d.bytes + zeroBytes, dataBytes: d.bytes, zeroBytes };
+        });
+        return { disks, bytes: disks.reduce((s, d) => s + d.writeBytes, 0) };
+      };
+      if (body.kind === 'in_place') {
+        const c = await checkInPlace(client, deps.repo, deps.config, inPlaceRequest(body), null);
+        const { disks, bytes } = await sizes();
+        if (c.target === 'vddk' && !creds.thumbprint) throw new JobError('VDDK_THUMBPRINT_REQUIRED', `the VDDK transports need the vCenter's certificate thumbprint`, true);
+        const snaps = c.snapshotsBefore;
+        return {
+          dryRun: true,
+          kind: 'in_place',
+          target: c.target,
+          transports: c.target === 'file' ? ['file'] : c.vddkTransports,
+          needsSnapshot: c.needsSnapshot,
+          chain: c.chain,
+          disks,
+          bytes,
+          warnings: snaps && c.vddkTransports.includes('san') ? [{ code: 'SNAPSHOTS_REMOVED', message: `${snaps} existing snapshot(s) would be removed (removeExistingSnapshots)` }] : [],
+          vm: { moref: c.vm, name: c.vmName, powerState: c.powerStateBefore, snapshots: snaps },
+        };
+      }
+      const c = await checkNewVm(client, deps.repo, deps.config, newVmRequest(body), null);
+      const { disks, bytes } = await sizes();
+      if (c.target === 'vddk' && !creds.thumbprint) throw new JobError('VDDK_THUMBPRINT_REQUIRED', `the VDDK transports need the vCenter's certificate thumbprint`, true);
+      return {
+        dryRun: true,
+        kind: 'new_vm',
+        target: c.target,
+        transports: c.target === 'file' ? ['file'] : c.vddkTransports,
+        needsSnapshot: c.needsSnapshot,
+        chain: c.chain,
+        disks,
+        bytes,
+        warnings: c.warnings,
+        newVm: {
+          name: c.name,
+          datastore: c.datastore,
+          folder: c.folder,
+          resourcePool: c.pool,
+          host: c.host,
+          spec: (redactResult({ spec: c.spec })!.spec as Record<string, unknown>) ?? c.spec,
+        },
+      };
+    } finally {
+      await client.close();
+    }
+  } catch (err) {
+    const e = backupJobError(err);
+    if (e instanceof JobError) {
+      throw new AppError('DRY_RUN_REFUSED', `${e.code}: ${e.message}`, [{ in: 'body', field: 'dryRun', message: `the restore would fail: ${e.code}` }]);
+    }
+    throw e;
+  }
+}
