@@ -202,3 +202,48 @@ it('a dry run returns the exact ConfigSpec, the bytes per disk and the warnings,
   expect([refused.status, refused.body.code]).toEqual([422, 'DRY_RUN_REFUSED']);
   expect(refused.body.detail).toMatch(/^VM_NAME_TAKEN/);
 });
+
+it('rebuilds a modern VM (USB, serial/parallel host ports, a CD-ROM, EFI secure boot, LSI/SAS/PVSCSI, NVMe, passthrough, vTPM) with the documented warnings', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const core = await import('@vmrestore/core');
+  const { richConfig } = await import('../../apps/core/src/configspec/fixtures');
+  const config = richConfig() as Record<string, any>;
+  // Small disks, so the test stays quick; everything else as saved.
+  const disks = config.hardware.device.filter((d: any) => d._type === 'VirtualDisk');
+  for (const d of disks) {
+    d.capacityInKB = 2048;
+    d.capacityInBytes = 2 * 1024 * 1024;
+  }
+  const rich = await core.generateFixtureChain({ root: renv.root, vmId: 'rich-src', disks: disks.map((d: any) => ({ key: d.key, capacityBytes: d.capacityInBytes })), incrementals: 1, seed: 61, areasPerPoint: 4 });
+  for (const p of rich.points) {
+    const file = join(renv.root, 'rich-src', p.pointId, 'point.json');
+    const m = JSON.parse(readFileSync(file, 'utf8'));
+    m.config = config;
+    writeFileSync(file, JSON.stringify(m));
+  }
+  const r = await http('POST', '/v1/restores', '/v1/restores', {
+    kind: 'new_vm',
+    vcenter: renv.vcenterName,
+    source: { vm: 'rich-src', point: 'p1' },
+    target: { name: 'dr-rich', datastore: 'LocalDS_0', networks: { '4000': 'VM Network', '4001': 'VM Network' } },
+    options: { transports: ['file'], powerOn: false },
+  });
+  const job = await ended(r.body.id, 120_000);
+  expect([job.state, job.error]).toEqual(['succeeded', null]);
+  const events = await http('GET', `/v1/restores/${job.id}/events?limit=1000`, '/v1/restores/{id}/events');
+  const warnings = events.body.items.filter((e: any) => e.type === 'restore.warning').map((e: any) => e.data.code);
+  expect(warnings).toEqual(expect.arrayContaining(['DEVICE_DROPPED_USB', 'DEVICE_DROPPED_PASSTHROUGH', 'DEVICE_DROPPED_HOST_BACKING']));
+  const vm = (await vmByName('dr-rich'))!;
+  const types = (vm.info.config.hardware.device ?? []).map((d) => d._type);
+  for (const t of ['VirtualLsiLogicController', 'VirtualLsiLogicSASController', 'ParaVirtualSCSIController', 'VirtualNVMEController']) expect(types).toContain(t);
+  for (const t of ['VirtualUSB', 'VirtualPCIPassthrough']) expect(types).not.toContain(t);
+  expect(vm.info.config.firmware).toBe('efi');
+  expect(vm.info.config.bootOptions?.efiSecureBootEnabled).toBe(true);
+  const point = rich.points.find((p) => p.pointId === 'p1')!;
+  expect(vm.info.disks).toHaveLength(5);
+  for (const d of vm.info.disks) {
+    const { flat } = flatAndDescriptor(d.fileName);
+    const match = [...point.images.values()].some((img) => flat.subarray(0, img.length).equals(img));
+    expect(match).toBe(true);
+  }
+}, 180_000);

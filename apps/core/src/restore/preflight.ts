@@ -31,7 +31,7 @@ export interface InPlaceRequest {
 export interface NewVmRequest {
   vcenter: string;
   source: { vm: string; point: string };
-  target: { name?: string; folder?: string; resourcePool?: string; host?: string; datastore?: string };
+  target: { name?: string; folder?: string; resourcePool?: string; host?: string; datastore?: string; diskDatastores?: Record<string, string>; networks?: Record<string, string> };
   options: {
     transports: string[];
     powerOn: boolean;
@@ -242,10 +242,34 @@ export async function checkNewVm(
   const crs = await vsphere.findAll(client, 'ComputeResource', ['name']);
   const configTarget = crs[0] ? await vsphere.queryConfigTarget(client, crs[0].obj, host ?? undefined).catch(() => undefined) : undefined;
 
+  // Identities in use, so that keeping the saved MACs or UUIDs cannot duplicate them.
+  let existingUuids: configspec.ExistingIdentities | undefined;
+  if (req.options.macAddresses === 'keep' || req.options.uuids === 'keep') {
+    const vms = await vsphere.findAll(client, 'VirtualMachine', ['config.instanceUuid', 'config.uuid', 'config.hardware.device']);
+    existingUuids = { instanceUuids: [], biosUuids: [], macs: [] };
+    for (const oc of vms) {
+      const iu = vsphere.propValue<string>(oc, 'config.instanceUuid');
+      const bu = vsphere.propValue<string>(oc, 'config.uuid');
+      if (iu) existingUuids.instanceUuids.push(iu);
+      if (bu) existingUuids.biosUuids.push(bu);
+      for (const d of vsphere.propValue<Array<{ macAddress?: string }>>(oc, 'config.hardware.device') ?? []) if (d.macAddress) existingUuids.macs.push(d.macAddress);
+    }
+  }
+  const byKey = <T>(m: Record<string, T> | undefined, f: (v: T) => unknown) =>
+    m ? Object.fromEntries(Object.entries(m).map(([k, v]) => [Number(k), f(v)])) : undefined;
+  const diskDatastores = byKey(req.target.diskDatastores, (v) => v) as Record<number, string> | undefined;
+  const networks = byKey(req.target.networks, (name) => {
+    const net = (configTarget?.network ?? []).find((n) => n.network?.name === name);
+    return { name, ...(net?.network?.network ? { network: net.network.network } : {}) };
+  }) as Record<number, configspec.NetworkChoice> | undefined;
+
   const built = configspec.buildCreateSpec({
     config: point.config,
     name,
     datastore,
+    ...(diskDatastores ? { diskDatastores } : {}),
+    ...(networks ? { networks } : {}),
+    ...(existingUuids ? { existingUuids } : {}),
     macAddresses: req.options.macAddresses,
     uuids: req.options.uuids,
     cbt: false, // R3: CBT off while the restore writes; turned back on at the end
@@ -259,7 +283,7 @@ export async function checkNewVm(
   const video = (spec.deviceChange ?? []).find((c) => c.device._type === 'VirtualMachineVideoCard')?.device ?? null;
   spec.deviceChange = (spec.deviceChange ?? []).filter((c) => c.device._type !== 'VirtualMachineVideoCard');
 
-  const fileReachable = config.restore.datastorePaths[datastore] !== undefined && built.disks.every((d) => !d.rdm);
+  const fileReachable = built.disks.every((d) => !d.rdm && config.restore.datastorePaths[d.datastore] !== undefined);
   const { target, vddkTransports } = chooseTarget(config, req.options.transports, fileReachable);
   return {
     name,
