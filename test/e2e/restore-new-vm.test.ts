@@ -203,7 +203,7 @@ it('a dry run returns the exact ConfigSpec, the bytes per disk and the warnings,
   expect(refused.body.detail).toMatch(/^VM_NAME_TAKEN/);
 });
 
-it('rebuilds a modern VM (USB, serial/parallel host ports, a CD-ROM, EFI secure boot, LSI/SAS/PVSCSI, NVMe, passthrough, vTPM) with the documented warnings', async () => {
+it('rebuilds a modern VM (USB, serial/parallel host ports, a CD-ROM on an ISO that is gone, EFI secure boot, LSI/SAS/PVSCSI, NVMe, passthrough, vTPM) with the documented warnings', async () => {
   const { writeFileSync } = await import('node:fs');
   const core = await import('@vmrestore/core');
   const { richConfig } = await import('../../apps/core/src/configspec/fixtures');
@@ -232,7 +232,7 @@ it('rebuilds a modern VM (USB, serial/parallel host ports, a CD-ROM, EFI secure 
   expect([job.state, job.error]).toEqual(['succeeded', null]);
   const events = await http('GET', `/v1/restores/${job.id}/events?limit=1000`, '/v1/restores/{id}/events');
   const warnings = events.body.items.filter((e: any) => e.type === 'restore.warning').map((e: any) => e.data.code);
-  expect(warnings).toEqual(expect.arrayContaining(['DEVICE_DROPPED_USB', 'DEVICE_DROPPED_PASSTHROUGH', 'DEVICE_DROPPED_HOST_BACKING']));
+  expect(warnings).toEqual(expect.arrayContaining(['DEVICE_DROPPED_USB', 'DEVICE_DROPPED_PASSTHROUGH', 'DEVICE_DROPPED_HOST_BACKING', 'CDROM_ISO_MISSING']));
   const vm = (await vmByName('dr-rich'))!;
   const types = (vm.info.config.hardware.device ?? []).map((d) => d._type);
   for (const t of ['VirtualLsiLogicController', 'VirtualLsiLogicSASController', 'ParaVirtualSCSIController', 'VirtualNVMEController']) expect(types).toContain(t);

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { verifyChain, isBackupError, type BackupRepository, type PointManifest } from '../backup';
 import type { Config } from '../config';
 import { JobError, permanent } from '../errors';
@@ -263,10 +265,21 @@ export async function checkNewVm(
     return { name, ...(net?.network?.network ? { network: net.network.network } : {}) };
   }) as Record<number, configspec.NetworkChoice> | undefined;
 
+  // Whether an ISO or image file the saved config names is there: its
+  // datastore must exist on the target, and when this host mounts it, the file.
+  const datastores = new Set((await vsphere.listDatastores(client)).map((d) => d.name));
+  const fileExists = (dsPath: string): boolean => {
+    const m = /^\[([^\]]+)\]\s*(.*)$/.exec(dsPath);
+    if (!m || !datastores.has(m[1]!)) return false;
+    const local = config.restore.datastorePaths[m[1]!];
+    return local === undefined || existsSync(join(local, m[2]!));
+  };
+
   const built = configspec.buildCreateSpec({
     config: point.config,
     name,
     datastore,
+    fileExists,
     ...(diskDatastores ? { diskDatastores } : {}),
     ...(networks ? { networks } : {}),
     ...(existingUuids ? { existingUuids } : {}),
