@@ -186,13 +186,24 @@ it('recreates an RDM disk against a free LUN, with deviceName and lunUuid from Q
 
 it('a dry run returns the exact ConfigSpec, the bytes per disk and the warnings, and creates nothing', async () => {
   await renv.sim.clearCalls();
-  const r = await http('POST', '/v1/restores', '/v1/restores', { kind: 'new_vm', vcenter: renv.vcenterName, source: { vm: 'dr-src', point: 'p3' }, target: { name: 'dr-dry', datastore: 'LocalDS_0' }, options: { transports: ['file'] }, dryRun: true });
+  const firstKey = chain.points[0]!.manifest.disks[0]!.key;
+  const r = await http('POST', '/v1/restores', '/v1/restores', {
+    kind: 'new_vm',
+    vcenter: renv.vcenterName,
+    source: { vm: 'dr-src', point: 'p3' },
+    target: { name: 'dr-dry', datastore: 'LocalDS_0', diskProvisioning: { [String(firstKey)]: 'thick-eager' }, networks: { '4000': 'VM Network' } },
+    options: { transports: ['file'] },
+    dryRun: true,
+  });
   expect(r.status).toBe(200);
   expect(r.body).toMatchObject({ dryRun: true, kind: 'new_vm', target: 'file', chain: ['p0', 'p1', 'p2', 'p3'] });
   expect(r.body.newVm.name).toBe('dr-dry');
   const types = r.body.newVm.spec.deviceChange.map((c: any) => c.device._type);
   expect(types).toEqual(expect.arrayContaining(['ParaVirtualSCSIController', 'VirtualVmxnet3', 'VirtualDisk']));
   expect(types).not.toContain('VirtualKeyboard'); // R5: default devices left out
+  const disk = r.body.newVm.spec.deviceChange.find((c: any) => c.device._type === 'VirtualDisk').device;
+  expect(disk.backing).toMatchObject({ thinProvisioned: false, eagerlyScrub: true });
+  expect(r.body.newVm.spec.deviceChange.find((c: any) => c.device._type === 'VirtualVmxnet3').device.backing.deviceName).toBe('VM Network');
   const point = chain.points.find((p) => p.pointId === 'p3')!;
   expect(r.body.disks.map((d: any) => d.key)).toEqual(point.manifest.disks.map((d) => d.key));
   expect(r.body.bytes).toBeGreaterThan(0);

@@ -33,7 +33,7 @@ export interface InPlaceRequest {
 export interface NewVmRequest {
   vcenter: string;
   source: { vm: string; point: string };
-  target: { name?: string; folder?: string; resourcePool?: string; host?: string; datastore?: string; diskDatastores?: Record<string, string>; networks?: Record<string, string> };
+  target: { name?: string; folder?: string; resourcePool?: string; host?: string; datastore?: string; diskDatastores?: Record<string, string>; diskProvisioning?: Record<string, 'thin' | 'thick-lazy' | 'thick-eager'>; networks?: Record<string, string> };
   options: {
     transports: string[];
     powerOn: boolean;
@@ -220,6 +220,13 @@ async function defaultPool(client: vsphere.VSphereClient, host: vsphere.MoRef | 
   return pool;
 }
 
+/** A saved disk's provisioning, for disks a per-disk choice leaves as they were. */
+function savedProvisioning(config: Record<string, unknown>, key: number): configspec.Provisioning {
+  const devices = ((config.hardware as { device?: Array<Record<string, any>> } | undefined)?.device ?? []) as Array<Record<string, any>>;
+  const b = devices.find((d) => d.key === key)?.backing ?? {};
+  return b.thinProvisioned ? 'thin' : b.eagerlyScrub ? 'thick-eager' : 'thick-lazy';
+}
+
 /** Everything a new-VM restore decides before CreateVM (MISSION R2-R5). No side effect. */
 export async function checkNewVm(
   client: vsphere.VSphereClient,
@@ -286,7 +293,15 @@ export async function checkNewVm(
     macAddresses: req.options.macAddresses,
     uuids: req.options.uuids,
     cbt: false, // R3: CBT off while the restore writes; turned back on at the end
-    ...(req.options.provisioning ? { provisioning: req.options.provisioning } : {}),
+    ...(req.target.diskProvisioning
+      ? {
+          provisioning: Object.fromEntries(
+            point.disks.map((d) => [d.key, req.target.diskProvisioning?.[String(d.key)] ?? req.options.provisioning ?? savedProvisioning(point.config, d.key)]),
+          ) as Record<number, configspec.Provisioning>,
+        }
+      : req.options.provisioning
+        ? { provisioning: req.options.provisioning }
+        : {}),
     ...(configTarget ? { configTarget } : {}),
   });
   const spec = built.spec as Record<string, unknown> & { extraConfig?: unknown[]; deviceChange?: Array<{ device: Record<string, unknown> }> };
