@@ -118,6 +118,9 @@ function chooseTarget(config: Config, wanted: string[], fileReachable: boolean):
 export interface InPlaceChecks {
   vm: string;
   vmName: string;
+  /** Identities checked again by every later step: the same vCenter, the same VM. */
+  vcenterInstanceUuid: string | null;
+  vmInstanceUuid: string | null;
   powerStateBefore: string;
   target: 'file' | 'vddk';
   vddkTransports: VddkTransport[];
@@ -163,6 +166,8 @@ export async function checkInPlace(
   return {
     vm: req.target.vm,
     vmName: info.name,
+    vcenterInstanceUuid: client.serviceContent.about.instanceUuid ?? null,
+    vmInstanceUuid: info.config.instanceUuid ?? null,
     powerStateBefore: info.powerState,
     target,
     vddkTransports,
@@ -329,4 +334,19 @@ export async function checkNewVm(
     chain,
     video,
   };
+}
+
+/**
+ * Refuses to act when the connection now reaches another vCenter, or the
+ * moref another VM, than preflight checked (a connection re-pointed, a VM
+ * re-created between attempts).
+ */
+export async function assertSameVm(client: vsphere.VSphereClient, moref: string, expected: { vcenterInstanceUuid: string | null; vmInstanceUuid: string | null }): Promise<void> {
+  const vc = client.serviceContent.about.instanceUuid ?? null;
+  if (expected.vcenterInstanceUuid && vc !== expected.vcenterInstanceUuid) {
+    throw permanent('VCENTER_CHANGED', `the vCenter connection now reaches another vCenter (${vc ?? 'unknown'}) than the one this job checked`);
+  }
+  if (!expected.vmInstanceUuid) return;
+  const now = await vsphere.getProperty<string>(client, { type: 'VirtualMachine', value: moref }, 'config.instanceUuid').catch(() => undefined);
+  if (now !== expected.vmInstanceUuid) throw permanent('VM_CHANGED', `${moref} is no longer the VM this job checked (instance UUID ${now ?? 'gone'})`);
 }

@@ -5,6 +5,7 @@ import { copy, VddkError, type Target, type Transport } from '@vmrestore/native-
 import {
   backupJobError,
   buildDiskWrites,
+  assertSameVm,
   checkInPlace,
   inPlaceRequest,
   parseDatastorePath,
@@ -100,7 +101,12 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
     const req = inPlaceRequest(job.request);
     const withVc = async <T>(ctx: StepContext, fn: (c: vsphere.VSphereClient, creds: VcenterCredentials) => Promise<T>): Promise<T> => {
       const creds = await credsOrFail(deps, ctx.db)(ctx.job);
-      return deps.pool.withClient(clientOptions(creds, ctx.log), (c) => fn(c, creds));
+      return deps.pool.withClient(clientOptions(creds, ctx.log), async (c) => {
+        // After preflight, every step first checks it still faces the same vCenter and VM.
+        const p = ctx.results.preflight as unknown as PreflightResult | undefined;
+        if (p) await assertSameVm(c, req.target.vm, p);
+        return fn(c, creds);
+      });
     };
     const taskOpts = { timeoutMs: deps.config.restore.vsphereTaskTimeoutMs };
     // Every vCenter task a step starts is recorded in the job's timeline.
