@@ -213,6 +213,7 @@ it('retries a transient vCenter fault; when the snapshot cannot be removed, ends
   const after = await vmState(vm.moref);
   expect(after.info.powerState).toBe('poweredOff'); // the documented safe state
   expect(after.snaps.map((s) => s.name)).toEqual([`vmrestore-${bad.id}`]); // recorded, for the sweeper
+  expect(await renv.db.vmLock.count({ where: { jobId: bad.id } })).toBe(1); // the VM stays locked meanwhile
 });
 
 describe('injected vCenter faults', () => {

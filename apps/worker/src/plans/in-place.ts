@@ -228,6 +228,9 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
     const releaseLock: StepDef = {
       name: 'release_vm_lock',
       async run(ctx) {
+        // While the temporary snapshot may still be there, the VM stays locked: no other restore may start on it.
+        const snap = await ctx.db.jobStep.findFirst({ where: { jobId: job.id, phase: 'cleanup', name: 'cleanup_temp_snapshot' } });
+        if (snap && snap.state !== 'succeeded') throw transient('VM_LOCK_KEPT', 'the VM stays locked until its temporary snapshot is removed');
         const r = await ctx.db.vmLock.deleteMany({ where: { jobId: job.id } });
         await rm(join(deps.config.restore.workDir, job.id), { recursive: true, force: true });
         return { released: r.count };
