@@ -5,9 +5,9 @@ import type { Db } from '../db';
 import { AppError, JobError } from '../errors';
 import { redactResult } from '../jobs/view';
 import type { Keyring } from '../secrets';
-import { findVcenterByName, vcenterCredentials } from '../vcenters';
+import { findVcenterByName, vcenterClientOptions, vcenterCredentials } from '../vcenters';
 import * as vsphere from '../vsphere';
-import { backupJobError, checkInPlace, checkNewVm, inPlaceRequest, newVmRequest } from './preflight';
+import { assertVddkThumbprint, backupJobError, checkInPlace, checkNewVm, inPlaceRequest, newVmRequest } from './preflight';
 
 // A dry run: the checks a restore makes before it touches anything, and what
 // it would do (the exact ConfigSpec of a new VM, the bytes per disk, the
@@ -35,55 +35,38 @@ export async function dryRunRestore(deps: { db: Db; keyring: Keyring | null; con
     const vc = await findVcenterByName(deps.db, tenantId, body.vcenter);
     if (!vc) throw new JobError('VCENTER_NOT_FOUND', `no vCenter connection named "${body.vcenter}" (register it first)`, true);
     const creds = vcenterCredentials(deps.keyring, vc);
-    const client = await vsphere.VSphereClient.connect({
-      url: creds.url,
-      username: creds.username,
-      password: creds.password,
-      keepAliveMs: 0,
-      ...(creds.thumbprint ? { thumbprint: creds.thumbprint } : {}),
-      ...(creds.ca ? { ca: creds.ca } : {}),
-      ...(creds.insecure ? { insecure: true } : {}),
-    });
+    const client = await vsphere.VSphereClient.connect({ ...vcenterClientOptions(creds), keepAliveMs: 0 });
     try {
-      const sizes = async () => {
-        const zeroFill = body.kind === 'in_place';
-        const plan = await planRestore(deps.repo!, body.source.vm, body.source.point).catch((e) => Promise.reject(backupJobError(e)));
-        const disks = plan.disks.map((d) => {
-          const zeroBytes = zeroFill ? planZeroExtents(d).reduce((s, z) => s + z.length, 0) : 0;
-          return { key: d.diskKey, capacityBytes: d.capacityBytes, writeBytes: d.bytes + zeroBytes, dataBytes: d.bytes, zeroBytes };
-        });
-        return { disks, bytes: disks.reduce((s, d) => s + d.writeBytes, 0) };
-      };
-      if (body.kind === 'in_place') {
-        const c = await checkInPlace(client, deps.repo, deps.config, inPlaceRequest(body), null);
-        const { disks, bytes } = await sizes();
-        if (c.target === 'vddk' && !creds.thumbprint) throw new JobError('VDDK_THUMBPRINT_REQUIRED', `the VDDK transports need the vCenter's certificate thumbprint`, true);
-        const snaps = c.snapshotsBefore;
-        return {
-          dryRun: true,
-          kind: 'in_place',
-          target: c.target,
-          transports: c.target === 'file' ? ['file'] : c.vddkTransports,
-          needsSnapshot: c.needsSnapshot,
-          chain: c.chain,
-          disks,
-          bytes,
-          warnings: snaps && c.vddkTransports.includes('san') ? [{ code: 'SNAPSHOTS_REMOVED', message: `${snaps} existing snapshot(s) would be removed (removeExistingSnapshots)` }] : [],
-          vm: { moref: c.vm, name: c.vmName, powerState: c.powerStateBefore, snapshots: snaps },
-        };
-      }
-      const c = await checkNewVm(client, deps.repo, deps.config, newVmRequest(body), null);
-      const { disks, bytes } = await sizes();
-      if (c.target === 'vddk' && !creds.thumbprint) throw new JobError('VDDK_THUMBPRINT_REQUIRED', `the VDDK transports need the vCenter's certificate thumbprint`, true);
-      return {
-        dryRun: true,
-        kind: 'new_vm',
+      const c = body.kind === 'in_place' ? await checkInPlace(client, deps.repo, deps.config, inPlaceRequest(body), null) : await checkNewVm(client, deps.repo, deps.config, newVmRequest(body), null);
+      assertVddkThumbprint(c.target, creds);
+      // What each disk would get: its data, and for an in-place restore zeros where the point holds none.
+      const plan = await planRestore(deps.repo!, body.source.vm, body.source.point).catch((e) => Promise.reject(backupJobError(e)));
+      const disks = plan.disks.map((d) => {
+        const zeroBytes = body.kind === 'in_place' ? planZeroExtents(d).reduce((s, z) => s + z.length, 0) : 0;
+        return { key: d.diskKey, capacityBytes: d.capacityBytes, writeBytes: d.bytes + zeroBytes, dataBytes: d.bytes, zeroBytes };
+      });
+      const bytes = disks.reduce((s, d) => s + d.writeBytes, 0);
+      const common = {
+        dryRun: true as const,
         target: c.target,
         transports: c.target === 'file' ? ['file'] : c.vddkTransports,
         needsSnapshot: c.needsSnapshot,
         chain: c.chain,
         disks,
         bytes,
+      };
+      if ('vmInstanceUuid' in c) {
+        const snaps = c.snapshotsBefore;
+        return {
+          ...common,
+          kind: 'in_place',
+          warnings: snaps && c.vddkTransports.includes('san') ? [{ code: 'SNAPSHOTS_REMOVED', message: `${snaps} existing snapshot(s) would be removed (removeExistingSnapshots)` }] : [],
+          vm: { moref: c.vm, name: c.vmName, powerState: c.powerStateBefore, snapshots: snaps },
+        };
+      }
+      return {
+        ...common,
+        kind: 'new_vm',
         warnings: c.warnings,
         newVm: {
           name: c.name,

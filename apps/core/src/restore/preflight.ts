@@ -350,3 +350,10 @@ export async function assertSameVm(client: vsphere.VSphereClient, moref: string,
   const now = await vsphere.getProperty<string>(client, { type: 'VirtualMachine', value: moref }, 'config.instanceUuid').catch(() => undefined);
   if (now !== expected.vmInstanceUuid) throw permanent('VM_CHANGED', `${moref} is no longer the VM this job checked (instance UUID ${now ?? 'gone'})`);
 }
+
+/** VDDK pins the server by thumbprint: refused before anything is touched rather than at the first write. */
+export function assertVddkThumbprint(target: 'file' | 'vddk', creds: { name: string; thumbprint?: string }): void {
+  if (target === 'vddk' && !creds.thumbprint) {
+    throw permanent('VDDK_THUMBPRINT_REQUIRED', `the VDDK transports need the vCenter's certificate thumbprint: register "${creds.name}" with a thumbprint`);
+  }
+}

@@ -3,7 +3,7 @@ import type { VCenterConnection } from '../generated/prisma/client';
 import type { Keyring } from '../secrets';
 import { VSphereClient } from '../vsphere/client';
 import { VcenterError } from './errors';
-import { vcenterCredentials } from './service';
+import { vcenterClientOptions, vcenterCredentials } from './service';
 
 // Reading, deleting and testing a tenant's vCenter connections. Another
 // tenant's connection is "not found", like one that does not exist.
@@ -43,12 +43,7 @@ export async function testVcenterConnection(keyring: Keyring, c: VCenterConnecti
   let client: VSphereClient | undefined;
   try {
     client = await VSphereClient.connect({
-      url: creds.url,
-      username: creds.username,
-      password: creds.password,
-      ...(creds.thumbprint ? { thumbprint: creds.thumbprint } : {}),
-      ...(creds.ca ? { ca: creds.ca } : {}),
-      ...(creds.insecure ? { insecure: true } : {}),
+      ...vcenterClientOptions(creds),
       callTimeoutMs: opts.timeoutMs ?? 10_000,
       keepAliveMs: 0,
     });

@@ -3,6 +3,7 @@ import { Prisma } from '../generated/prisma/client';
 import type { VCenterConnection } from '../generated/prisma/client';
 import { AppError } from '../errors';
 import { decryptSecret, encryptSecret, secretContext, type Keyring } from '../secrets';
+import type { VSphereClientOptions } from '../vsphere/client';
 import { normalizeThumbprint } from '../vsphere/transport';
 import { VcenterError } from './errors';
 
@@ -111,6 +112,18 @@ export async function createVcenterConnection(db: Db, keyring: Keyring, tenantId
 
 export async function findVcenterByName(db: Db, tenantId: string, name: string): Promise<VCenterConnection | null> {
   return db.vCenterConnection.findUnique({ where: { tenantId_name: { tenantId, name } } });
+}
+
+/** The VSphereClient options for a connection: credentials and how its certificate is trusted. */
+export function vcenterClientOptions(c: VcenterCredentials): Pick<VSphereClientOptions, 'url' | 'username' | 'password' | 'thumbprint' | 'ca' | 'insecure'> {
+  return {
+    url: c.url,
+    username: c.username,
+    password: c.password,
+    ...(c.thumbprint ? { thumbprint: c.thumbprint } : {}),
+    ...(c.ca ? { ca: c.ca } : {}),
+    ...(c.insecure ? { insecure: true } : {}),
+  };
 }
 
 /** Credentials to connect with, password decrypted. For workers only. */

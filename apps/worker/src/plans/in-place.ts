@@ -6,6 +6,7 @@ import {
   backupJobError,
   buildDiskWrites,
   assertSameVm,
+  assertVddkThumbprint,
   checkInPlace,
   inPlaceRequest,
   parseDatastorePath,
@@ -16,6 +17,7 @@ import {
   planRestore,
   Prisma,
   transient,
+  vcenterClientOptions,
   vcenterCredentials,
   vsphere,
   type BackupRepository,
@@ -49,26 +51,41 @@ export const tempSnapshotName = (jobId: string) => `vmrestore-${jobId}`;
 
 export type PreflightResult = InPlaceChecks & { vcenterId: string };
 
-export function credsOrFail(deps: RestoreDeps, db: Db) {
-  return async (job: RestoreJob): Promise<VcenterCredentials> => {
-    if (!deps.keyring) throw permanent('SECRET_KEYRING_MISSING', 'this worker has no VMRESTORE_SECRET_KEYS: it cannot read vCenter passwords');
-    const vcenter = (job.request as { vcenter: string }).vcenter;
-    const vc = await findVcenterByName(db, job.tenantId, vcenter);
-    if (!vc) throw permanent('VCENTER_NOT_FOUND', `no vCenter connection named "${vcenter}" (register it first)`);
-    return vcenterCredentials(deps.keyring, vc);
-  };
+/** The job's vCenter credentials, password decrypted (never logged). */
+export async function credentialsFor(deps: RestoreDeps, db: Db, job: RestoreJob): Promise<VcenterCredentials> {
+  if (!deps.keyring) throw permanent('SECRET_KEYRING_MISSING', 'this worker has no VMRESTORE_SECRET_KEYS: it cannot read vCenter passwords');
+  const vcenter = (job.request as { vcenter: string }).vcenter;
+  const vc = await findVcenterByName(db, job.tenantId, vcenter);
+  if (!vc) throw permanent('VCENTER_NOT_FOUND', `no vCenter connection named "${vcenter}" (register it first)`);
+  return vcenterCredentials(deps.keyring, vc);
 }
 
-export function clientOptions(c: VcenterCredentials, log: StepContext['log']): vsphere.VSphereClientOptions {
-  return {
-    url: c.url,
-    username: c.username,
-    password: c.password,
-    ...(c.thumbprint ? { thumbprint: c.thumbprint } : {}),
-    ...(c.ca ? { ca: c.ca } : {}),
-    ...(c.insecure ? { insecure: true } : {}),
-    logger: log,
-  };
+/**
+ * Runs `fn` with a pooled session on the job's vCenter. `check` runs first
+ * on the session (the in-place plan verifies it still faces the same VM).
+ */
+export async function withVcenter<T>(
+  deps: RestoreDeps,
+  ctx: StepContext,
+  fn: (c: vsphere.VSphereClient, creds: VcenterCredentials) => Promise<T>,
+  check?: (c: vsphere.VSphereClient) => Promise<void>,
+): Promise<T> {
+  const creds = await credentialsFor(deps, ctx.db, ctx.job);
+  return deps.pool.withClient({ ...vcenterClientOptions(creds), logger: ctx.log }, async (c) => {
+    if (check) await check(c);
+    return fn(c, creds);
+  });
+}
+
+/** The job's temporary snapshot: adopted when an earlier attempt made it, never a second one. */
+export async function ensureTempSnapshot(client: vsphere.VSphereClient, vm: string, jobId: string, opts: vsphere.TaskOptions): Promise<Record<string, unknown>> {
+  const name = tempSnapshotName(jobId);
+  const ref = vmRef(vm);
+  const existing = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name === name);
+  if (existing.length > 1) throw permanent('TEMP_SNAPSHOT_DUPLICATED', `${existing.length} snapshots named ${name} exist on ${vm}`);
+  if (existing[0]) return { snapshot: existing[0].ref.value, name, adopted: true };
+  const snap = await vsphere.createSnapshot(client, ref, { name, description: `vmrestore job ${jobId}: temporary, removed when the restore ends` }, opts);
+  return { snapshot: snap.value, name, adopted: false };
 }
 
 export const vmRef = (moref: string): vsphere.MoRef => ({ type: 'VirtualMachine', value: moref });
@@ -99,15 +116,12 @@ export function fromVddk(err: unknown): unknown {
 export function inPlacePlan(deps: RestoreDeps): PlanFactory {
   return (job) => {
     const req = inPlaceRequest(job.request);
-    const withVc = async <T>(ctx: StepContext, fn: (c: vsphere.VSphereClient, creds: VcenterCredentials) => Promise<T>): Promise<T> => {
-      const creds = await credsOrFail(deps, ctx.db)(ctx.job);
-      return deps.pool.withClient(clientOptions(creds, ctx.log), async (c) => {
+    const withVc = <T>(ctx: StepContext, fn: (c: vsphere.VSphereClient, creds: VcenterCredentials) => Promise<T>): Promise<T> =>
+      withVcenter(deps, ctx, fn, async (c) => {
         // After preflight, every step first checks it still faces the same vCenter and VM.
         const p = ctx.results.preflight as unknown as PreflightResult | undefined;
         if (p) await assertSameVm(c, req.target.vm, p);
-        return fn(c, creds);
       });
-    };
     const taskOpts = { timeoutMs: deps.config.restore.vsphereTaskTimeoutMs };
     // Every vCenter task a step starts is recorded in the job's timeline.
     const tracked = (ctx: StepContext): vsphere.TaskOptions => ({ ...taskOpts, onTask: (t: vsphere.MoRef, method: string) => ctx.recordTask(t.value, method) });
@@ -118,9 +132,9 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
       async run(ctx) {
         const vc = await findVcenterByName(ctx.db, job.tenantId, req.vcenter);
         if (!vc) throw permanent('VCENTER_NOT_FOUND', `no vCenter connection named "${req.vcenter}" (register it first)`);
-        return withVc(ctx, async (client) => {
+        return withVc(ctx, async (client, creds) => {
           const checks = await checkInPlace(client, deps.repo, deps.config, req, tempSnapshotName(job.id));
-          await requireVddkThumbprint(deps, ctx, checks.target);
+          assertVddkThumbprint(checks.target, creds);
           // Nothing is touched before this lock: one restore per VM, surviving worker crashes.
           await lockVm(ctx.db, vc.id, req.target.vm, job.id);
           const result: PreflightResult = { ...checks, vcenterId: vc.id };
@@ -155,16 +169,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
     const tempSnapshot: StepDef = {
       name: 'temp_snapshot',
       run: (ctx) =>
-        withVc(ctx, async (client) => {
-          if (!pre(ctx).needsSnapshot) return { skipped: true };
-          const name = tempSnapshotName(job.id);
-          const ref = vmRef(req.target.vm);
-          const existing = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name === name);
-          if (existing.length > 1) throw permanent('TEMP_SNAPSHOT_DUPLICATED', `${existing.length} snapshots named ${name} exist on ${req.target.vm}`);
-          if (existing[0]) return { snapshot: existing[0].ref.value, name, adopted: true };
-          const snap = await vsphere.createSnapshot(client, ref, { name, description: `vmrestore job ${job.id}: temporary, removed when the restore ends` }, tracked(ctx));
-          return { snapshot: snap.value, name, adopted: false };
-        }),
+        withVc(ctx, async (client) => (pre(ctx).needsSnapshot ? ensureTempSnapshot(client, req.target.vm, job.id, tracked(ctx)) : { skipped: true })),
     };
 
     const resolveDisks: StepDef = {
@@ -301,15 +306,6 @@ export async function dropTempSnapshot(
   return { removed: snaps.length, reverted: san };
 }
 
-/** VDDK pins the server by thumbprint: refuse before touching the VM rather than at the first write. */
-export async function requireVddkThumbprint(deps: RestoreDeps, ctx: StepContext, target: 'file' | 'vddk'): Promise<void> {
-  if (target !== 'vddk') return;
-  const creds = await credsOrFail(deps, ctx.db)(ctx.job);
-  if (!creds.thumbprint) {
-    throw permanent('VDDK_THUMBPRINT_REQUIRED', `the VDDK transports need the vCenter's certificate thumbprint: register "${creds.name}" with a thumbprint`);
-  }
-}
-
 /** One restore per VM: a row that outlives a crashed worker, released by cleanup. */
 export async function lockVm(db: Db, vcenterId: string, vm: string, jobId: string): Promise<void> {
   try {
@@ -363,7 +359,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
   const bytesOf = (w: DiskWrites, from = 0) => w.extents.slice(from).reduce((s, e) => s + e.length, 0);
   const total = perDisk.reduce((s, d) => s + bytesOf(d.writes), 0);
   let done = 0;
-  const creds = o.pre.target === 'vddk' ? await credsOrFail(deps, ctx.db)(ctx.job) : null;
+  const creds = o.pre.target === 'vddk' ? await credentialsFor(deps, ctx.db, ctx.job) : null;
   // One transport per job: the first write's, recorded, so disks and attempts
   // never mix SAN (base disk) with NBD/HotAdd (delta) writes.
   const recorded = await ctx.db.diskCheckpoint.findMany({ where: { jobId: ctx.jobId } });

@@ -1,13 +1,11 @@
-import { checkNewVm, configspec, findVcenterByName, findVmByName, newVmRequest, permanent, vsphere, type NewVmChecks } from '@vmrestore/core';
+import { assertVddkThumbprint, checkNewVm, configspec, findVmByName, newVmRequest, permanent, vsphere, type NewVmChecks } from '@vmrestore/core';
 import type { PlanFactory, StepContext, StepDef } from '../plan';
 import {
-  clientOptions,
-  credsOrFail,
+  ensureTempSnapshot,
   dropTempSnapshot,
   fromBackup,
   parseDatastorePath,
-  requireVddkThumbprint,
-  tempSnapshotName,
+  withVcenter,
   vmRef,
   writeAllDisks,
   type RestoreDeps,
@@ -30,20 +28,17 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
     const taskOpts = { timeoutMs: deps.config.restore.vsphereTaskTimeoutMs };
     // Every vCenter task a step starts is recorded in the job's timeline.
     const tracked = (ctx: StepContext): vsphere.TaskOptions => ({ ...taskOpts, onTask: (t: vsphere.MoRef, method: string) => ctx.recordTask(t.value, method) });
-    const withVc = async <T>(ctx: StepContext, fn: (c: vsphere.VSphereClient) => Promise<T>): Promise<T> => {
-      const creds = await credsOrFail(deps, ctx.db)(ctx.job);
-      return deps.pool.withClient(clientOptions(creds, ctx.log), fn);
-    };
+    const withVc = <T>(ctx: StepContext, fn: (c: vsphere.VSphereClient) => Promise<T>): Promise<T> => withVcenter(deps, ctx, fn);
     const pre = (ctx: StepContext) => ctx.results.preflight as unknown as NewVmPreflight;
     const createdVm = (ctx: StepContext) => (ctx.results.create_vm as { vm?: string } | undefined)?.vm;
 
     const preflight: StepDef = {
       name: 'preflight',
       async run(ctx) {
-        if (!(await findVcenterByName(ctx.db, job.tenantId, req.vcenter))) throw permanent('VCENTER_NOT_FOUND', `no vCenter connection named "${req.vcenter}" (register it first)`);
-        return withVc(ctx, async (client) => {
+        // withVcenter refuses an unknown vCenter (VCENTER_NOT_FOUND) before anything else.
+        return withVcenter(deps, ctx, async (client, creds) => {
           const checks = await checkNewVm(client, deps.repo, deps.config, req, job.id);
-          await requireVddkThumbprint(deps, ctx, checks.target);
+          assertVddkThumbprint(checks.target, creds);
           for (const w of checks.warnings) await ctx.db.jobEvent.create({ data: { jobId: job.id, type: 'restore.warning', step: 'preflight', data: w } });
           return checks as unknown as Record<string, unknown>;
         });
@@ -110,15 +105,7 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
     const tempSnapshot: StepDef = {
       name: 'temp_snapshot',
       run: (ctx) =>
-        withVc(ctx, async (client) => {
-          if (!pre(ctx).needsSnapshot) return { skipped: true };
-          const name = tempSnapshotName(job.id);
-          const ref = vmRef(createdVm(ctx)!);
-          const existing = (await vsphere.listSnapshots(client, ref)).all.find((s) => s.name === name);
-          if (existing) return { snapshot: existing.ref.value, name, adopted: true };
-          const snap = await vsphere.createSnapshot(client, ref, { name, description: `vmrestore job ${job.id}: temporary` }, tracked(ctx));
-          return { snapshot: snap.value, name, adopted: false };
-        }),
+        withVc(ctx, async (client) => (pre(ctx).needsSnapshot ? ensureTempSnapshot(client, createdVm(ctx)!, job.id, tracked(ctx)) : { skipped: true })),
     };
 
     const writeDisks: StepDef = {
