@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDb, generateFixtureChain, type Db, type FixtureChain } from '@vmrestore/core';
-import { checkContract } from '../support/contract';
+import { apiCalls } from '../support/api';
 import { envFor, serviceEnv, testConfig, waitFor } from '../support/env';
 import { startApi, stop, type Proc } from '../support/processes';
 import { startWorkerProcess } from '../support/restore-env';
@@ -23,16 +23,7 @@ let db: Db;
 let headers: { authorization: string };
 let chain: FixtureChain;
 
-async function http(method: 'GET' | 'POST', path: string, template: string, body?: unknown) {
-  const res = await fetch(api.url + path, { method, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const text = await res.text();
-  return { status: res.status, body: checkContract(method, template, { statusCode: res.status, headers: Object.fromEntries(res.headers.entries()), body: text }) as Record<string, any> };
-}
-const ended = (id: string) =>
-  waitFor(`job ${id}`, async () => {
-    const r = await http('GET', `/v1/restores/${id}`, '/v1/restores/{id}');
-    return ['succeeded', 'failed', 'cancelled', 'cleanup_pending'].includes(r.body.state) ? r.body : null;
-  }, 60_000, 200);
+const { http, ended } = apiCalls(() => api.url, () => headers);
 
 beforeAll(async () => {
   db = createDb(config.databaseUrl);

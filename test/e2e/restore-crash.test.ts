@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { vsphere } from '@vmrestore/core';
-import { checkContract } from '../support/contract';
+import { apiCalls } from '../support/api';
 import { waitFor } from '../support/env';
 import { startApi, stop, type Proc } from '../support/processes';
 import { startRestoreEnv, startWorkerProcess, type RestoreEnv } from '../support/restore-env';
@@ -17,12 +17,7 @@ let renv: RestoreEnv;
 let api: Proc & { url: string };
 let worker: Proc | undefined;
 
-async function http(method: 'GET' | 'POST', path: string, template: string, body?: unknown) {
-  const res = await fetch(api.url + path, { method, headers: { ...renv.headers, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const text = await res.text();
-  return { status: res.status, body: checkContract(method, template, { statusCode: res.status, headers: Object.fromEntries(res.headers.entries()), body: text }) as Record<string, any> };
-}
-const job = async (id: string) => (await http('GET', `/v1/restores/${id}`, '/v1/restores/{id}')).body;
+const { http, ended } = apiCalls(() => api.url, () => renv.headers);
 
 beforeAll(async () => {
   // Small write batches, so the disk write has several checkpoints to resume from.
@@ -74,10 +69,7 @@ it('survives a SIGKILL of its worker during every vCenter step and mid-write', a
     await killAndReplace(method);
   }
 
-  const done = await waitFor('the job to end', async () => {
-    const j = await job(id);
-    return ['succeeded', 'failed', 'cancelled', 'cleanup_pending'].includes(j.state) ? j : null;
-  }, 90_000, 200);
+  const done = await ended(id, 90_000);
   expect(kills).toEqual(['PowerOffVM_Task', 'CreateSnapshot_Task', 'write_disks', 'RemoveSnapshot_Task', 'PowerOnVM_Task']);
   expect([done.state, done.error]).toEqual(['succeeded', null]);
   expect(done.attempt).toBeGreaterThanOrEqual(5);

@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { vsphere, type FixtureChain } from '@vmrestore/core';
-import { checkContract } from '../support/contract';
+import { apiCalls } from '../support/api';
 import { waitFor } from '../support/env';
 import { startApi, stop, type Proc } from '../support/processes';
 import { startRestoreEnv, startWorkerProcess, type RestoreEnv } from '../support/restore-env';
@@ -17,19 +17,9 @@ let worker: Proc | undefined;
 let c0vm0: FixtureChain;
 const vms: Record<string, { moref: string; name: string }> = {};
 
-async function http(method: 'GET' | 'POST', path: string, template: string, body?: unknown) {
-  const res = await fetch(api.url + path, { method, headers: { ...renv.headers, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const text = await res.text();
-  const headers = Object.fromEntries(res.headers.entries());
-  return { status: res.status, body: checkContract(method, template, { statusCode: res.status, headers, body: text }) as Record<string, any> };
-}
+const { http, ended } = apiCalls(() => api.url, () => renv.headers);
 const restore = (vm: string, source: { vm: string; point: string }, options: Record<string, unknown>) =>
   http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source, target: { vm }, options });
-const ended = (id: string, ms = 60_000) =>
-  waitFor(`job ${id} to end`, async () => {
-    const r = await http('GET', `/v1/restores/${id}`, '/v1/restores/{id}');
-    return ['succeeded', 'failed', 'cancelled', 'cleanup_pending'].includes(r.body.state) ? r.body : null;
-  }, ms, 200);
 
 async function vmState(moref: string) {
   const c = await renv.client();

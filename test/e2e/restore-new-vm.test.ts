@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { vsphere, type FixtureChain } from '@vmrestore/core';
-import { checkContract } from '../support/contract';
+import { apiCalls } from '../support/api';
 import { waitFor } from '../support/env';
 import { startApi, stop, type Proc } from '../support/processes';
 import { startRestoreEnv, startWorkerProcess, type RestoreEnv } from '../support/restore-env';
@@ -15,18 +15,9 @@ let api: Proc & { url: string };
 let worker: Proc | undefined;
 let chain: FixtureChain;
 
-async function http(method: 'GET' | 'POST', path: string, template: string, body?: unknown) {
-  const res = await fetch(api.url + path, { method, headers: { ...renv.headers, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const text = await res.text();
-  return { status: res.status, body: checkContract(method, template, { statusCode: res.status, headers: Object.fromEntries(res.headers.entries()), body: text }) as Record<string, any> };
-}
+const { http, ended } = apiCalls(() => api.url, () => renv.headers);
 const restoreNew = (name: string, point: string, options: Record<string, unknown>) =>
   http('POST', '/v1/restores', '/v1/restores', { kind: 'new_vm', vcenter: renv.vcenterName, source: { vm: 'dr-src', point }, target: { name, datastore: 'LocalDS_0' }, options });
-const ended = (id: string, ms = 60_000) =>
-  waitFor(`job ${id} to end`, async () => {
-    const r = await http('GET', `/v1/restores/${id}`, '/v1/restores/{id}');
-    return ['succeeded', 'failed', 'cancelled', 'cleanup_pending'].includes(r.body.state) ? r.body : null;
-  }, ms, 200);
 
 async function vmByName(name: string) {
   const c = await renv.client();
@@ -176,7 +167,7 @@ it('recreates an RDM disk against a free LUN, with deviceName and lunUuid from Q
   const vm = (await vmByName('dr-rdm'))!;
   const rdm = vm.info.disks.find((d) => d.rdm)!;
   // vCenter reports the mapped device by its path (/vmfs/devices/disks/<canonicalName>).
-  expect(rdm.rdm!.deviceName.replace('/vmfs/devices/disks/', '')).toBe(lun.deviceName);
+  expect((rdm.rdm!.deviceName ?? '').replace('/vmfs/devices/disks/', '')).toBe(lun.deviceName);
   expect(rdm.rdm!.lunUuid).toBe(lun.lunUuid);
   expect(hostUuids).not.toContain(rdm.rdm!.lunUuid); // the config target's uuid, not the host's
   const point = rdmChain.points.find((p) => p.pointId === 'p1')!;
@@ -249,7 +240,7 @@ it('rebuilds a modern VM (USB, serial/parallel host ports, a CD-ROM on an ISO th
   for (const t of ['VirtualLsiLogicController', 'VirtualLsiLogicSASController', 'ParaVirtualSCSIController', 'VirtualNVMEController']) expect(types).toContain(t);
   for (const t of ['VirtualUSB', 'VirtualPCIPassthrough']) expect(types).not.toContain(t);
   expect(vm.info.config.firmware).toBe('efi');
-  expect(vm.info.config.bootOptions?.efiSecureBootEnabled).toBe(true);
+  expect((vm.info.config.bootOptions as { efiSecureBootEnabled?: boolean } | undefined)?.efiSecureBootEnabled).toBe(true);
   const point = rich.points.find((p) => p.pointId === 'p1')!;
   expect(vm.info.disks).toHaveLength(5);
   for (const d of vm.info.disks) {
