@@ -3,7 +3,7 @@
 # Safe to run again; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-want=(postgresql redis-server golang-go golang-github-vmware-govmomi-dev qemu-utils)
+want=(postgresql redis-server golang-go golang-github-vmware-govmomi-dev qemu-utils chromium fonts-dejavu-core)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
