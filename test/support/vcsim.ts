@@ -48,6 +48,18 @@ export interface Vcsim {
   calls(method?: string): Promise<CallLogEntry[]>;
   clearCalls(): Promise<void>;
   expireSessions(): Promise<number>;
+  /** CBT of a live VM's disk (docs/vcsim-harness.md): declare what a guest changed. */
+  cbt: {
+    /** CBT on; `changeId` becomes the disk's current one (the state a backup saw). */
+    baseline(vm: string, disk: number, changeId: string): Promise<string>;
+    /** Areas written since; returns the disk's new changeId. */
+    changed(vm: string, disk: number, areas: Array<{ start: number; length: number }>): Promise<string>;
+    /** A CBT reset (storage vMotion, resize): every earlier changeId is stale. */
+    reset(vm: string, disk: number): Promise<string>;
+    disable(vm: string): Promise<void>;
+    /** How many bytes of the disk one QueryChangedDiskAreas answer covers. */
+    page(bytes: number): Promise<void>;
+  };
   /** Local path of a datastore path "[LocalDS_0] vm/vm.vmdk". */
   localPath(dsPath: string): string;
   stop(): Promise<void>;
@@ -96,6 +108,11 @@ export async function startVcsim(flags: string[] = []): Promise<Vcsim> {
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : null };
   };
+  const cbtCall = async (path: string, body: unknown): Promise<string> => {
+    const r = await api('POST', path, body);
+    if (r.status !== 200) throw new Error(`POST ${path} ${JSON.stringify(body)}: ${r.status} ${JSON.stringify(r.json)}`);
+    return (r.json as { changeId?: string }).changeId ?? '';
+  };
   const datastores = info.datastores as Record<string, string>;
   return {
     url: info.url as string,
@@ -125,6 +142,13 @@ export async function startVcsim(flags: string[] = []): Promise<Vcsim> {
     },
     async expireSessions() {
       return ((await api('POST', '/sessions/expire')).json as { expired: number }).expired;
+    },
+    cbt: {
+      baseline: async (vm, disk, changeId) => cbtCall('/cbt', { vm, disk, changeId }),
+      changed: async (vm, disk, areas) => cbtCall('/cbt/changes', { vm, disk, areas }),
+      reset: async (vm, disk) => cbtCall('/cbt/reset', { vm, disk }),
+      disable: async (vm) => void (await cbtCall('/cbt/disable', { vm })),
+      page: async (bytes) => void (await cbtCall('/cbt/page', { bytes })),
     },
     localPath(dsPath) {
       const m = /^\[([^\]]+)\] (.*)$/.exec(dsPath);

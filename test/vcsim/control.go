@@ -303,5 +303,6 @@ func (h *harness) controlHandler() http.Handler {
 		}
 		writeJSON(w, 200, map[string]int{"expired": h.expireAll()})
 	})
+	h.cbtControl(mux)
 	return mux
 }

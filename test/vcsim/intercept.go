@@ -52,6 +52,7 @@ var hooks = map[string]hook{
 	"RemoveAllSnapshots_Task":      (*harness).hookRemoveSnapshot,
 	"QueryConfigTarget":            (*harness).hookQueryConfigTarget,
 	"RefreshStorageInfo":           (*harness).hookShielded,
+	"QueryChangedDiskAreas":        (*harness).hookQueryChangedDiskAreas,
 }
 
 func (h *harness) wrap(inner http.Handler) http.Handler {

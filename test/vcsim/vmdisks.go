@@ -41,6 +41,8 @@ type harness struct {
 	// snapState remembers, per snapshot and disk key, the file that held
 	// the disk when the snapshot was taken (the snapshot's state). The delta
 	// made at that moment is the chain element whose parent is that file.
+	cbt cbtState
+
 	snapMu    sync.Mutex
 	snapState map[string]map[int32]string
 	vmsn      map[string]string // snapshot -> its .vmsn datastore path
@@ -51,6 +53,7 @@ func newHarness(model *simulator.Model, modelDiskCap int64) *harness {
 		model:        model,
 		modelDiskCap: modelDiskCap,
 		snapState:    map[string]map[int32]string{},
+		cbt:          cbtState{disks: map[string]*cbtDisk{}},
 		vmsn:         map[string]string{},
 	}
 }

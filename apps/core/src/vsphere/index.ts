@@ -1,5 +1,6 @@
 // vSphere Web Services client (vim25 over SOAP): sessions, reads, tasks,
 // VM operations, snapshots, and the schema check of requests.
+export * from './cbt';
 export * from './client';
 export * from './codec';
 export * from './errors';

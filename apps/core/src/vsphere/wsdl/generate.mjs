@@ -22,7 +22,7 @@ const OPERATIONS = [
   'FindByUuid', 'FindByInventoryPath',
   'PowerOnVM_Task', 'PowerOffVM_Task', 'ShutdownGuest',
   'CreateSnapshot_Task', 'RevertToSnapshot_Task', 'RemoveSnapshot_Task', 'RemoveAllSnapshots_Task',
-  'ReconfigVM_Task', 'CreateVM_Task', 'Destroy_Task', 'QueryConfigTarget', 'CancelTask',
+  'ReconfigVM_Task', 'CreateVM_Task', 'Destroy_Task', 'QueryConfigTarget', 'CancelTask', 'QueryChangedDiskAreas',
 ];
 
 /** Data types read from responses that no operation signature names. */
