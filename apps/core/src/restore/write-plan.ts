@@ -66,6 +66,50 @@ export function trim(p: Piece, from: number, to: number): Piece {
   return out;
 }
 
+/** An area of a disk, in bytes (a changed area as QueryChangedDiskAreas reports it). */
+export interface Area {
+  start: number;
+  length: number;
+}
+
+/** Areas widened to whole KiB units (the unit of every write), clipped to the disk, sorted and merged. */
+export function alignAreas(areas: Area[], capacityBytes: number): Area[] {
+  const units = areas
+    .map((a) => ({ start: floorU(Math.max(0, a.start)), end: Math.min(ceilU(a.start + a.length), ceilU(capacityBytes)) }))
+    .filter((a) => a.end > a.start)
+    .sort((x, y) => x.start - y.start);
+  const out: Area[] = [];
+  for (const a of units) {
+    const last = out[out.length - 1];
+    if (last && a.start <= last.start + last.length) last.length = Math.max(last.length, a.end - last.start);
+    else out.push({ start: a.start, length: a.end - a.start });
+  }
+  return out;
+}
+
+/** The parts of each piece that lie inside the areas (sorted and disjoint), in the pieces' order. Pure. */
+export function piecesWithin(pieces: Piece[], areas: Area[]): Piece[] {
+  const out: Piece[] = [];
+  for (const p of pieces) {
+    const s = p.targetOffset;
+    const e = s + p.length;
+    // The first area that ends after the piece starts.
+    let lo = 0;
+    let hi = areas.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (areas[mid]!.start + areas[mid]!.length <= s) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < areas.length && areas[i]!.start < e; i++) {
+      const from = Math.max(s, areas[i]!.start);
+      const to = Math.min(e, areas[i]!.start + areas[i]!.length);
+      if (to > from) out.push(from === s && to === e ? p : trim(p, from, to));
+    }
+  }
+  return out;
+}
+
 /** Reads source bytes for patches, verifying each stored block's SHA-256 once before trusting it. */
 export class SourceReader {
   private readonly verified = new Set<string>();
@@ -130,6 +174,11 @@ export interface BuildWritesOptions {
   zeroFill: boolean;
   /** Where to put the zero source and the patches (a job's own directory). */
   workDir: string;
+  /**
+   * Only these areas of the disk (a quick rollback: what changed since the
+   * point), KiB-aligned, sorted and disjoint (alignAreas). Absent: the whole disk.
+   */
+  within?: Area[];
 }
 
 /**
@@ -143,13 +192,14 @@ export async function buildDiskWrites(opts: BuildWritesOptions): Promise<DiskWri
   const sources = [...backward.sources];
   const zeroRanges = opts.zeroFill ? planZeroExtents(backward) : [];
   const ZERO = sources.length;
-  const zeroPieces: Piece[] = zeroRanges.map((z) => ({ source: ZERO, sourceOffset: 0, targetOffset: z.targetOffset, length: z.length }));
+  const only = (pieces: Piece[]) => (opts.within ? piecesWithin(pieces, opts.within) : pieces);
+  const zeroPieces: Piece[] = only(zeroRanges.map((z) => ({ source: ZERO, sourceOffset: 0, targetOffset: z.targetOffset, length: z.length })));
 
   // Final content, disjoint and sorted: backward data plus zeros.
-  const finalPieces: Piece[] = [...backward.extents, ...zeroPieces].sort((x, y) => x.targetOffset - y.targetOffset);
+  const finalPieces: Piece[] = [...only(backward.extents), ...zeroPieces].sort((x, y) => x.targetOffset - y.targetOffset);
   const { patchUnits } = alignPieces(finalPieces);
   // What is written, in the chosen order, trimmed; patches go last.
-  const ordered = alignPieces([...zeroPieces, ...order.extents]).extents;
+  const ordered = alignPieces([...zeroPieces, ...only(order.extents)]).extents;
 
   const extents: Extent[] = [];
   let zeroBytes = 0;
