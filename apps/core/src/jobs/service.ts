@@ -30,6 +30,11 @@ export function checkRestoreRequest(body: RestoreRequestBody): void {
       { in: 'body', field: 'target.vm', message: 'is required when kind is in_place' },
     ]);
   }
+  if (body.kind === 'new_vm' && body.options?.mode === 'quick_rollback') {
+    throw new AppError('VALIDATION_FAILED', 'a quick rollback rewrites what changed on an existing VM; a new VM has nothing to roll back', [
+      { in: 'body', field: 'options.mode', message: 'quick_rollback needs kind in_place' },
+    ]);
+  }
   if (body.kind === 'new_vm' && body.target?.vm) {
     throw new AppError('VALIDATION_FAILED', 'a new_vm restore creates its VM; target.vm names an existing one', [
       { in: 'body', field: 'target.vm', message: 'must not be set when kind is new_vm (use target.name)' },

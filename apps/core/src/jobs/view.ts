@@ -47,11 +47,17 @@ export function percent(done: bigint | number, total: bigint | number): number {
 /**
  * A step result as the API shows it. A new VM's ConfigSpec carries the saved
  * extraConfig, whose guestinfo.* values often hold cloud-init data or
- * passwords: they are shown as redacted.
+ * passwords: they are shown as redacted. A quick rollback's changed-area
+ * lists are left out (the step's `disks` summary stays).
  */
 export function redactResult(result: unknown): Record<string, unknown> | null {
   if (!result || typeof result !== 'object') return null;
-  const r = result as Record<string, unknown>;
+  let r = result as Record<string, unknown>;
+  if ('changedAreas' in r) {
+    // A quick rollback's area lists (possibly millions of numbers) are for the worker; the API shows their counts.
+    const { changedAreas: _areas, ...rest } = r;
+    r = rest;
+  }
   const spec = r.spec as { extraConfig?: Array<{ key?: unknown; value?: unknown }> } | undefined;
   if (!spec?.extraConfig) return r;
   const extraConfig = spec.extraConfig.map((o) => (typeof o.key === 'string' && o.key.startsWith('guestinfo.') ? { ...o, value: '[redacted]' } : o));

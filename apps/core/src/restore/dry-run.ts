@@ -8,6 +8,7 @@ import type { Keyring } from '../secrets';
 import { findVcenterByName, vcenterClientOptions, vcenterCredentials } from '../vcenters';
 import * as vsphere from '../vsphere';
 import { assertVddkThumbprint, backupJobError, checkInPlace, checkNewVm, inPlaceRequest, newVmRequest } from './preflight';
+import { decideQuickRollback, type QuickRollbackDisk, type QuickRollbackFallbackCode } from './quick-rollback';
 
 // A dry run: the checks a restore makes before it touches anything, and what
 // it would do (the exact ConfigSpec of a new VM, the bytes per disk, the
@@ -26,6 +27,7 @@ export interface DryRunResult {
   bytes: number;
   warnings: Array<{ code: string; message: string }>;
   vm?: { moref: string; name: string; powerState: string; snapshots: number };
+  quickRollback?: { mode: 'quick_rollback' | 'full' | 'unknown'; fallback?: { code: QuickRollbackFallbackCode; message: string }; bytes: number; fullBytes: number; disks: QuickRollbackDisk[] };
   newVm?: { name: string; datastore: string; folder: string; resourcePool: string; host: string | null; spec: Record<string, unknown> };
 }
 
@@ -57,8 +59,22 @@ export async function dryRunRestore(deps: { db: Db; keyring: Keyring | null; con
       };
       if ('vmInstanceUuid' in c) {
         const snaps = c.snapshotsBefore;
+        let quickRollback: DryRunResult['quickRollback'];
+        if (inPlaceRequest(body).options.mode === 'quick_rollback') {
+          // The same decision the job makes, without its snapshot: a powered-on VM cannot be compared (VM_POWERED_ON).
+          const q = await decideQuickRollback(client, { vm: { type: 'VirtualMachine', value: c.vm }, point: plan.point, disks: c.disks });
+          quickRollback = {
+            // A powered-on VM: the restore compares after its power off; the dry run cannot tell.
+            mode: q.fallback?.code === 'VM_POWERED_ON' ? 'unknown' : q.mode,
+            ...(q.fallback ? { fallback: q.fallback } : {}),
+            bytes: q.mode === 'quick_rollback' ? q.disks.reduce((s, d) => s + d.bytes, 0) : bytes,
+            fullBytes: bytes,
+            disks: q.disks,
+          };
+        }
         return {
           ...common,
+          ...(quickRollback ? { quickRollback } : {}),
           kind: 'in_place',
           warnings: snaps && c.vddkTransports.includes('san') ? [{ code: 'SNAPSHOTS_REMOVED', message: `${snaps} existing snapshot(s) would be removed (removeExistingSnapshots)` }] : [],
           vm: { moref: c.vm, name: c.vmName, powerState: c.powerStateBefore, snapshots: snaps },

@@ -1,3 +1,4 @@
 export * from './write-plan';
 export * from './preflight';
 export * from './dry-run';
+export * from './quick-rollback';

@@ -27,6 +27,8 @@ export interface InPlaceRequest {
     gracefulShutdownSeconds: number;
     removeExistingSnapshots: boolean;
     incrementalOrder: 'backward' | 'forward';
+    /** quick_rollback: write only what CBT says changed since the point (falls back to full, with the reason). */
+    mode: 'full' | 'quick_rollback';
   };
 }
 
@@ -59,6 +61,7 @@ export function inPlaceRequest(request: unknown): InPlaceRequest {
       gracefulShutdownSeconds: o.gracefulShutdownSeconds ?? 0,
       removeExistingSnapshots: o.removeExistingSnapshots ?? false,
       incrementalOrder: o.incrementalOrder ?? 'backward',
+      mode: o.mode ?? 'full',
     },
   };
 }

@@ -8,7 +8,11 @@ import {
   assertSameVm,
   assertVddkThumbprint,
   checkInPlace,
+  areasOf,
+  decideQuickRollback,
   inPlaceRequest,
+  type Area,
+  type QuickRollbackDecision,
   parseDatastorePath,
   type InPlaceChecks,
   findVcenterByName,
@@ -172,6 +176,32 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
         withVc(ctx, async (client) => (pre(ctx).needsSnapshot ? ensureTempSnapshot(client, req.target.vm, job.id, tracked(ctx)) : { skipped: true })),
     };
 
+    // Quick rollback: which areas changed since the point, per disk (CBT), or why everything is written.
+    const changedAreas: StepDef = {
+      name: 'changed_areas',
+      run: (ctx) =>
+        withVc(ctx, async (client) => {
+          const point = await deps.repo!.getPoint(req.source.vm, req.source.point).catch((e) => Promise.reject(fromBackup(e)));
+          const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
+          const decision = await decideQuickRollback(client, {
+            vm: vmRef(req.target.vm),
+            point,
+            disks: pre(ctx).disks,
+            ...(snapshot ? { snapshot: { type: 'VirtualMachineSnapshot', value: snapshot } } : {}),
+          });
+          if (decision.fallback) {
+            const seen = await ctx.db.jobEvent.findFirst({ where: { jobId: job.id, type: 'restore.warning', step: 'changed_areas' } });
+            if (!seen) {
+              await ctx.db.jobEvent.create({
+                data: { jobId: job.id, type: 'restore.warning', step: 'changed_areas', data: { code: 'QUICK_ROLLBACK_FALLBACK', reason: decision.fallback.code, message: `writing every disk in full: ${decision.fallback.message}` } },
+              });
+            }
+            ctx.log.warn({ reason: decision.fallback.code }, 'quick rollback falls back to a full restore');
+          }
+          return decision as unknown as Record<string, unknown>;
+        }),
+    };
+
     const resolveDisks: StepDef = {
       name: 'resolve_disks',
       run: (ctx) =>
@@ -193,7 +223,10 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
         // A VM powered on again since power_off (HA, an operator) must not be written under its guest.
         const state = await withVc(ctx, (client) => vsphere.getPowerState(client, vmRef(req.target.vm)));
         if (state !== 'poweredOff') throw permanent('VM_POWERED_ON', `${req.target.vm} is ${state} again: its disks are not written under a running guest`);
+        const quick = ctx.results.changed_areas as unknown as QuickRollbackDecision | undefined;
+        const within = quick?.mode === 'quick_rollback' ? new Map(pre(ctx).disks.map((d) => [d.key, areasOf(quick, d.key) ?? []])) : undefined;
         return writeAllDisks(deps, ctx, {
+          ...(within ? { within } : {}),
           pre: pre(ctx),
           vm: req.target.vm,
           source: req.source,
@@ -243,7 +276,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
     };
 
     return {
-      steps: [preflight, powerOff, removeSnapshots, tempSnapshot, resolveDisks, writeDisks, finalizeSnapshot, powerOn],
+      steps: [preflight, powerOff, removeSnapshots, tempSnapshot, ...(req.options.mode === 'quick_rollback' ? [changedAreas] : []), resolveDisks, writeDisks, finalizeSnapshot, powerOn],
       cleanup: [cleanupSnapshot, releaseLock],
     };
   };
@@ -333,6 +366,8 @@ export interface WriteAllOptions {
   fresh: boolean;
   /** Saved disk key → the file to write (the disk's current file name). */
   disks: Array<{ savedKey: number; fileName: string }>;
+  /** Quick rollback: per saved disk key, the only areas to write (KiB-aligned); absent: whole disks. */
+  within?: Map<number, Area[]>;
   /** Metadata to write per saved disk key (R2: VixDiskLib_WriteMetadata), VDDK keys without "ddb.". */
   metadata?: Map<number, Record<string, string>>;
 }
@@ -351,7 +386,8 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
   const order = o.order === 'forward' ? await planRestore(repo, o.source.vm, o.source.point, { direction: 'forward' }).catch((e) => Promise.reject(fromBackup(e))) : backward;
   const perDisk: Array<{ key: number; writes: DiskWrites }> = [];
   for (const d of backward.disks) {
-    const writes = await buildDiskWrites({ backward: d, order: order.disks.find((x) => x.diskKey === d.diskKey)!, zeroFill: o.zeroFill, workDir: work }).catch((e) =>
+    const within = o.within?.get(d.diskKey);
+    const writes = await buildDiskWrites({ backward: d, order: order.disks.find((x) => x.diskKey === d.diskKey)!, zeroFill: o.zeroFill, workDir: work, ...(within ? { within } : {}) }).catch((e) =>
       Promise.reject(fromBackup(e)),
     );
     perDisk.push({ key: d.diskKey, writes });
@@ -424,7 +460,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
   }
   await rm(work, { recursive: true, force: true });
   const transports = [...new Set(out.map((x) => x.transport))];
-  return { disks: out, bytes: total, transport: transports.join(',') };
+  return { disks: out, bytes: total, transport: transports.join(','), mode: o.within ? 'quick_rollback' : 'full' };
 }
 
 /** A digest of a disk's copy list (sources and extents), to tell whether a checkpoint's index still means the same writes. */
