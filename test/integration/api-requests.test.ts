@@ -66,7 +66,7 @@ describe('POST /v1/restores', () => {
 
   it('fills documented defaults into the stored request', async () => {
     const { body } = await call('POST', '/v1/restores', '/v1/restores', { body: valid({ options: {} }) });
-    expect(body.request.options).toEqual({ transports: ['nbdssl', 'nbd'], gracefulShutdownSeconds: 0, removeExistingSnapshots: false, incrementalOrder: 'backward' });
+    expect(body.request.options).toEqual({ transports: ['nbdssl', 'nbd'], gracefulShutdownSeconds: 0, removeExistingSnapshots: false, incrementalOrder: 'backward', mode: 'full' });
   });
 
   it('replays the same job for the same Idempotency-Key and body, and refuses another body', async () => {

@@ -53,6 +53,8 @@ export function envFor(config: Config, extra: Record<string, string> = {}): Node
     VMRESTORE_CANCEL_POLL_MS: String(config.worker.cancelPollMs),
     VMRESTORE_REQUEUE_INTERVAL_MS: String(config.worker.requeueIntervalMs),
     VMRESTORE_SWEEP_INTERVAL_MS: String(config.worker.sweepIntervalMs),
+    // Workers run side by side in the suite: no metrics listener unless a test asks for one.
+    VMRESTORE_WORKER_METRICS_PORT: '0',
     LOG_LEVEL: 'info',
     ...extra,
   };

@@ -42,7 +42,7 @@ export async function startTestWorker(env: NodeJS.ProcessEnv): Promise<Proc> {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker did not start:\n${p.output()}`)), 20_000);
     const check = () => {
-      if (p.output().includes('worker ready')) {
+      if (p.output().includes('"msg":"worker ready"')) {
         clearTimeout(timer);
         resolve();
       }

@@ -112,7 +112,7 @@ export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<Proc> 
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker did not start:\n${out}`)), 20_000);
     child.stdout!.on('data', () => {
-      if (out.includes('worker ready')) {
+      if (out.includes('"msg":"worker ready"')) {
         clearTimeout(timer);
         resolve();
       }

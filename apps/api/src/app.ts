@@ -15,6 +15,8 @@ import { vcenterRoutes } from './routes/vcenters';
 import { webhookRoutes } from './routes/webhooks';
 import type { SseOptions } from './routes/event-stream';
 import { authPlugin } from './security/auth';
+import { metricsPlugin } from './plugins/metrics';
+import { bullBoardPlugin } from './plugins/bull-board';
 import { corsPlugin } from './security/cors';
 
 export interface BuildOptions {
@@ -60,6 +62,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
 
   await app.register(resources, { config, ...(opts.keyring !== undefined ? { keyring: opts.keyring } : {}) });
   if (security.auth === 'disabled') app.log.warn('VMRESTORE_AUTH=disabled: every request acts as the default tenant with every scope (local demos only)');
+  await app.register(metricsPlugin, { token: config.ops.metricsToken }); // /metrics, and HTTP timings of every route (docs/metrics.md)
   await app.register(corsPlugin, { origins: security.corsOrigins });
   await app.register(authPlugin, { security, defaultTenantId: app.defaultTenantId });
 
@@ -75,5 +78,6 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(keyRoutes, { doc });
   await app.register(vcenterRoutes, { doc, ...(opts.vcenterTestTimeoutMs ? { testTimeoutMs: opts.vcenterTestTimeoutMs } : {}) });
   await app.register(webhookRoutes, { doc, security });
+  await app.register(bullBoardPlugin, { security, operatorTenant: config.ops.operatorTenant }); // /admin/queues (docs/metrics.md)
   return app;
 }

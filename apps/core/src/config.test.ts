@@ -31,6 +31,22 @@ describe('loadConfig', () => {
       expect(String(e)).not.toContain('hunter2');
     }
   });
+  it('reads the metrics settings: worker listener, optional token, operator tenant', () => {
+    expect(loadConfig(base).ops).toEqual({ metricsToken: null, workerMetricsHost: '127.0.0.1', workerMetricsPort: 9464, operatorTenant: 'default' });
+    const c = loadConfig({ ...base, VMRESTORE_METRICS_TOKEN: 'scrape-token-0123456789', VMRESTORE_WORKER_METRICS_PORT: '0', VMRESTORE_WORKER_METRICS_HOST: '0.0.0.0', VMRESTORE_OPERATOR_TENANT: 'ops' });
+    expect(c.ops).toEqual({ metricsToken: 'scrape-token-0123456789', workerMetricsHost: '0.0.0.0', workerMetricsPort: 0, operatorTenant: 'ops' });
+    expect(() => loadConfig({ ...base, VMRESTORE_WORKER_METRICS_PORT: '70000' })).toThrow(/VMRESTORE_WORKER_METRICS_PORT must be an integer/);
+  });
+  it('refuses a short metrics token without echoing it', () => {
+    try {
+      loadConfig({ ...base, VMRESTORE_METRICS_TOKEN: 'hunter2' });
+      throw new Error('expected a ConfigError');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect(String(e)).toMatch(/VMRESTORE_METRICS_TOKEN must be 16 to 256/);
+      expect(String(e)).not.toContain('hunter2');
+    }
+  });
   it('refuses a stall interval longer than the lock', () => {
     expect(() => loadConfig({ ...base, VMRESTORE_LOCK_DURATION_MS: '2000', VMRESTORE_STALLED_INTERVAL_MS: '5000' })).toThrow(/STALLED_INTERVAL/);
   });

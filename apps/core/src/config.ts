@@ -41,6 +41,16 @@ export interface Config {
     exportRoot: string | null;
   };
   log: { level: string; pretty: boolean };
+  /** Metrics and the queue board (docs/metrics.md). */
+  ops: {
+    /** Bearer token GET /metrics requires (api and worker); null = /metrics is public. Never logged. */
+    metricsToken: string | null;
+    /** The worker's /metrics listener; port 0 = no listener. */
+    workerMetricsHost: string;
+    workerMetricsPort: number;
+    /** The tenant whose `admin` keys may open Bull Board (it shows every tenant's queue jobs). */
+    operatorTenant: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -135,6 +145,12 @@ export function loadConfig(env: Env = process.env): Config {
       level: str('LOG_LEVEL', 'info'),
       pretty: env.LOG_PRETTY === '1',
     },
+    ops: {
+      metricsToken: env.VMRESTORE_METRICS_TOKEN || null,
+      workerMetricsHost: str('VMRESTORE_WORKER_METRICS_HOST', '127.0.0.1'),
+      workerMetricsPort: int('VMRESTORE_WORKER_METRICS_PORT', 9464, 0, 65535),
+      operatorTenant: str('VMRESTORE_OPERATOR_TENANT', 'default'),
+    },
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.log.level)) {
     problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
@@ -145,6 +161,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.restore.exportRoot && !config.restore.exportRoot.startsWith('/')) problems.push('VMRESTORE_EXPORT_ROOT must be an absolute path');
   for (const r of config.backupRoots) if (!r.startsWith('/')) problems.push(`VMRESTORE_BACKUP_ROOTS: "${r}" is not an absolute path`);
   if (!/^[A-Za-z0-9:_-]+$/.test(config.queue.prefix)) problems.push('VMRESTORE_QUEUE_PREFIX may hold letters, digits, :, _ and - only');
+  // The token's value is never echoed, only its shape.
+  if (config.ops.metricsToken !== null && !/^[\x21-\x7e]{16,256}$/.test(config.ops.metricsToken)) {
+    problems.push('VMRESTORE_METRICS_TOKEN must be 16 to 256 printable characters without spaces');
+  }
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

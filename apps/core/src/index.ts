@@ -13,6 +13,7 @@ export * from './backups-service';
 export * from './secrets';
 export * from './vcenters';
 export * from './webhooks';
+export * from './metrics';
 export * from './auth';
 export * from './restore';
 // The ConfigSpec builder under one name (R2/R4/R5): its names stay apart.

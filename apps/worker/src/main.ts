@@ -1,4 +1,4 @@
-import { ConfigError, createDb, createLogger, loadConfig, loadSecurityConfig, startWebhookWorker, type Config } from '@vmrestore/core';
+import { ConfigError, createDb, createLogger, loadConfig, loadSecurityConfig, startMetricsServer, startWebhookWorker, type Config, type MetricsServer } from '@vmrestore/core';
 import { productionPlans, restoreDeps } from './plans';
 import { startWorker, type RunningWorker } from './worker';
 import type { PlanRegistry } from './plan';
@@ -46,11 +46,28 @@ export async function runWorkerProcess(makePlans?: (config: Config) => PlanRegis
     hooksDb && deps?.keyring
       ? await startWebhookWorker({ config, db: hooksDb, keyring: deps.keyring, log: log.child({ component: 'webhooks' }), allowPrivate: loadSecurityConfig().webhookAllowPrivate })
       : null;
+  // Prometheus /metrics of this process (docs/metrics.md). A port taken (two
+  // workers on one host with the same setting) costs the metrics, not the restores.
+  const { workerMetricsHost: mhost, workerMetricsPort: mport, metricsToken } = config.ops;
+  const metricsServer: MetricsServer | null =
+    mport > 0
+      ? await startMetricsServer({ host: mhost, port: mport, token: metricsToken }).then(
+          (m) => {
+            log.info({ url: m.url, token: metricsToken ? 'required' : 'none' }, 'metrics listening');
+            return m;
+          },
+          (err: Error) => {
+            log.error({ host: mhost, port: mport, err: err.message }, 'metrics listener could not start (VMRESTORE_WORKER_METRICS_PORT)');
+            return null;
+          },
+        )
+      : null;
   started = startWorker({
     config,
     plans,
     log,
     onClose: async () => {
+      await metricsServer?.close();
       await hooks?.close();
       await hooksDb?.$disconnect();
       await deps?.close();

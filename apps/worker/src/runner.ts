@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { appendEvent, isTerminal, JobError, JOB_ERROR_CODES, Prisma, type Db, type JobStep, type RestoreJob } from '@vmrestore/core';
+import { appendEvent, isTerminal, JobError, JOB_ERROR_CODES, metrics, observeDiskWrites, Prisma, type Db, type JobStep, type RestoreJob } from '@vmrestore/core';
 import type { Plan, PlanRegistry, StepContext, StepDef } from './plan';
 
 // The step runner. It owns the job's state in Postgres: every step's start,
@@ -239,8 +239,18 @@ async function runStep(
   const t0 = Date.now();
   const ctx = makeContext(deps, stepLog, job, signal, results, attempt, step.name);
   if (outcome) ctx.outcome = outcome;
-  const result = (await step.run(ctx)) ?? {};
+  // Step timings (and the bytes of write_disks) for /metrics.
+  const labels = { kind: job.kind, step: step.name, phase: row.phase };
+  let result: Record<string, unknown>;
+  try {
+    result = (await step.run(ctx)) ?? {};
+  } catch (err) {
+    metrics.stepDuration.observe({ ...labels, outcome: signal.aborted ? 'interrupted' : 'failed' }, (Date.now() - t0) / 1000);
+    throw err;
+  }
   const durationMs = Date.now() - t0;
+  metrics.stepDuration.observe({ ...labels, outcome: 'succeeded' }, durationMs / 1000);
+  if (step.name === 'write_disks') observeDiskWrites(job.kind, result, durationMs / 1000);
   await markStep(db, row.id, { state: 'succeeded', finishedAt: new Date(), result: result as Prisma.InputJsonValue });
   await appendEvent(db, job.id, 'step.succeeded', step.name, { phase: row.phase, durationMs });
   stepLog.info({ durationMs }, 'step succeeded');
@@ -356,6 +366,7 @@ async function finish(deps: RunnerDeps, log: Logger, job: RestoreJob, state: 'su
   });
   await appendEvent(db, job.id, `job.${state}`, null, error && state !== 'succeeded' ? { code: error.code, message: error.message } : undefined);
   log.info({ state, code: error?.code }, `job ${state}`);
+  metrics.jobsFinished.inc({ kind: job.kind, state });
   notifier(deps, log)(job.id, `job.${state}` as NotifyType);
   return { kind: 'finished', state };
 }

@@ -8,6 +8,7 @@ import {
   dispatchEvent,
   enqueueRestore,
   jobEventData,
+  observeQueueWait,
   QUEUE_CONTRACT,
   type Config,
   type Db,
@@ -78,6 +79,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const worker = new Worker<QueuePayloads['restore']>(
     'restore',
     async (job, token) => {
+      observeQueueWait('restore', job);
       const handler = handlers[job.name];
       if (!handler) throw new UnrecoverableError(`no handler for job ${job.name}`);
       return handler(job, token);

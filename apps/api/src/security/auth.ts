@@ -17,7 +17,7 @@ export function principalOf(req: FastifyRequest): Principal {
 }
 
 /** The key a request presents: `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
-function presentedKey(req: FastifyRequest): string | null {
+export function presentedKey(req: FastifyRequest): string | null {
   const auth = req.headers.authorization;
   if (typeof auth === 'string' && auth.length) {
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(auth);

@@ -10,6 +10,7 @@ import { VSphereError, faultError } from './errors';
 import { vim25Schema, type Schema } from './schema';
 import { assertRequestConforms } from './schema-check';
 import { SoapTransport, type TlsOptions } from './transport';
+import { codeLabel, metrics, observeVsphereCall } from '../metrics';
 
 export interface VSphereClientOptions extends TlsOptions {
   /** https://vcenter.example.com/sdk */
@@ -166,13 +167,23 @@ export class VSphereClient {
     }
     this.onRequest?.(method, body);
     const started = Date.now();
-    const res = await this.transport.post(body, opts.timeoutMs ?? this.callTimeoutMs, method);
+    // Latency and faults by method for /metrics (apps/core/src/metrics.ts).
+    const seconds = () => (Date.now() - started) / 1000;
+    let res;
+    try {
+      res = await this.transport.post(body, opts.timeoutMs ?? this.callTimeoutMs, method);
+    } catch (err) {
+      observeVsphereCall(method, seconds(), (err as VSphereError).code ?? 'VSPHERE_NETWORK');
+      throw err;
+    }
     try {
       const value = parseResponse(this.schema, method, res.status, res.body);
       this.log?.debug({ method, ms: Date.now() - started }, 'vSphere call');
+      observeVsphereCall(method, seconds());
       return value;
     } catch (err) {
       this.log?.debug({ method, ms: Date.now() - started, code: (err as VSphereError).code }, 'vSphere call failed');
+      observeVsphereCall(method, seconds(), (err as VSphereError).code ?? 'VSPHERE_FAULT');
       throw err;
     }
   }
@@ -184,7 +195,10 @@ export class VSphereClient {
   taskError(where: string, error: DataObject | undefined): VSphereError {
     const fault = error?.fault as DataObject | undefined;
     const type = fault?._type ?? 'MethodFault';
-    return faultError(fault, type, String(error?.localizedMessage ?? ''), where, this.parentOf);
+    const e = faultError(fault, type, String(error?.localizedMessage ?? ''), where, this.parentOf);
+    // A task's fault counts under its *_Task method ("PowerOffVM_Task on vm-1").
+    metrics.vsphereFaults.inc({ method: /^([A-Za-z]\w*_Task)\b/.exec(where)?.[1] ?? 'task', code: codeLabel(e.code) });
+    return e;
   }
 
   private startKeepAlive(): void {

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { Db } from '../db';
 import { createRedis } from '../redis';
 import type { Keyring } from '../secrets';
+import { metrics, observeQueueWait } from '../metrics';
 import { deliverWebhook } from './deliver';
 import { requeuePendingDeliveries } from './dispatch';
 import { createWebhookQueue, WEBHOOK_ATTEMPTS, WEBHOOK_BACKOFF_BASE_MS, WEBHOOK_BACKOFF_CAP_MS, WEBHOOK_JOB_NAME, WEBHOOK_QUEUE, webhookBackoff, type WebhookJobData } from './queue';
@@ -49,11 +50,17 @@ export async function startWebhookWorker(opts: WebhookWorkerOptions): Promise<Ru
     async (job) => {
       if (job.name !== WEBHOOK_JOB_NAME) throw new UnrecoverableError(`no handler for job ${job.name}`);
       const attempts = job.opts.attempts ?? WEBHOOK_ATTEMPTS;
+      observeQueueWait(WEBHOOK_QUEUE, job);
+      // Every attempt ends here: its outcome is counted for /metrics.
       const outcome = await deliverWebhook(
         { db, keyring, log, policy, timeoutMs: opts.timeoutMs, lookup: opts.lookup, ca: opts.ca },
         job.data.deliveryId,
         { lastAttempt: job.attemptsMade + 1 >= attempts },
-      );
+      ).catch((err: unknown) => {
+        metrics.webhookDeliveries.inc({ outcome: 'error' });
+        throw err;
+      });
+      metrics.webhookDeliveries.inc({ outcome: outcome.kind });
       if (outcome.kind === 'retry') throw new Error(outcome.error); // BullMQ retries after webhookBackoff
       if (outcome.kind === 'failed') throw new UnrecoverableError(outcome.error);
       return outcome;
