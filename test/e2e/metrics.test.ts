@@ -211,7 +211,7 @@ describe('Bull Board at /admin/queues', () => {
   it('asks a browser for credentials without a key, as a problem', async () => {
     const res = await board('');
     expect([res.status, res.headers.get('www-authenticate'), res.headers.get('content-type')]).toEqual([401, 'Basic realm="vmrestore queues", charset="UTF-8"', 'application/problem+json; charset=utf-8']);
-    expect((await res.json()).code).toBe('UNAUTHENTICATED');
+    expect(((await res.json()) as { code: string }).code).toBe('UNAUTHENTICATED');
     expect((await board('/api/queues', basic('vmr_not_a_key'))).status).toBe(401);
   });
 
@@ -222,7 +222,7 @@ describe('Bull Board at /admin/queues', () => {
     const other = await createTenantWithKey(renv.db, ['admin']);
     for (const headers of [reader.headers, basic(reader.key), other.headers, basic(other.key)]) {
       const res = await board('/api/queues', headers);
-      expect([res.status, (await res.json()).code]).toEqual([403, 'FORBIDDEN_SCOPE']);
+      expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([403, 'FORBIDDEN_SCOPE']);
     }
   });
 

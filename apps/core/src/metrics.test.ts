@@ -57,7 +57,7 @@ describe('observations', () => {
     expect((await rates()) - ratesBefore).toBe(1);
     // 4 MiB in 2 s: 2 MiB/s lands in the 4 MiB/s bucket, not the 1 MiB/s one.
     const { values } = await metrics.writeThroughput.get();
-    const bucket = (le: number) => values.find((v) => v.metricName?.endsWith('_bucket') && v.labels.transport === 'hotadd' && v.labels.le === le)?.value;
+    const bucket = (le: number) => values.find((v) => v.metricName?.endsWith('_bucket') && v.labels.transport === 'hotadd' && (v.labels as Record<string, unknown>).le === le)?.value;
     expect(bucket(1024 * 1024)).toBe(0);
     expect(bucket(4 * 1024 * 1024)).toBe(1);
   });
