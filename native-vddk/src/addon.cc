@@ -165,6 +165,7 @@ std::unique_ptr<CopySpec> ParseCopy(const Napi::Object& o) {
   spec->progressIntervalMs = static_cast<uint32_t>(U64(o, "progressIntervalMs"));
   spec->bufferBytes = static_cast<size_t>(U64(o, "bufferBytes"));
   spec->bufferCount = static_cast<size_t>(U64(o, "bufferCount"));
+  spec->verify = o.Get("verify").ToBoolean();
   Napi::Array md = o.Get("metadata").As<Napi::Array>();  // [[key, value], ...]
   for (uint32_t i = 0; i < md.Length(); i++) {
     Napi::Array kv = md.Get(i).As<Napi::Array>();
@@ -201,6 +202,7 @@ class CopyTask : public Task {
     o.Set("bytesWritten", static_cast<double>(r.bytesWritten));
     o.Set("bytesSkipped", static_cast<double>(r.bytesSkipped));
     o.Set("extentsWritten", static_cast<double>(r.extentsWritten));
+    o.Set("bytesVerified", static_cast<double>(r.bytesVerified));
     o.Set("transport", r.transport);
     o.Set("durationMs", r.durationMs);
     o.Set("warnings", Strings(env, r.warnings));

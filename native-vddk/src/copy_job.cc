@@ -75,8 +75,10 @@ bool CopyJob::CheckCapacity(const Sink& sink) {
 
 void CopyJob::Run() {
   startNs_ = NowNs();
-  std::unique_ptr<Sink> sink = MakeSink(spec_->target, true);
-  if (sink->Open(error_) && CheckCapacity(*sink) && sink->WriteMetadata(spec_->metadata, error_)) {
+  const bool verify = spec_->verify;
+  std::unique_ptr<Sink> sink = MakeSink(spec_->target, !verify);
+  if (sink->Open(error_) && CheckCapacity(*sink) &&
+      (verify ? VerifyMetadata(*sink) : sink->WriteMetadata(spec_->metadata, error_))) {
     for (const auto& path : spec_->sources) {
       int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) {
@@ -84,6 +86,10 @@ void CopyJob::Run() {
         break;
       }
       fds_.push_back(fd);
+    }
+    if (!error_ && verify) {
+      scratch_.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, spec_->bufferBytes)));
+      if (!scratch_) error_.Set("IO_ERROR", "out of memory for the verify buffer");
     }
     if (!error_) {
       for (size_t i = 0; i < spec_->bufferCount; i++) {
@@ -107,9 +113,11 @@ void CopyJob::Run() {
     }
     // Persist what was written even when the job failed part-way; only a
     // successful job reports a flush failure as its error.
-    JobError flushErr;
-    sink->Flush(flushErr);
-    if (!error_ && flushErr) error_ = flushErr;
+    if (!verify) {
+      JobError flushErr;
+      sink->Flush(flushErr);
+      if (!error_ && flushErr) error_ = flushErr;
+    }
   }
   JobError closeErr;
   sink->Close(closeErr);
@@ -133,6 +141,16 @@ void CopyJob::WriterLoop(Sink& sink) {
       full_.pop_front();
     }
     const uint8_t* data = bufs_[c.buf].get();
+    if (spec_->verify) {
+      bool ok = VerifyChunk(sink, c, data);
+      ReleaseFree(c.buf);
+      if (!ok) return;
+      result_.bytesVerified += c.len;
+      bytesDone_ += c.len;
+      if (c.lastOfExtent) result_.extentsWritten++;
+      MaybeProgress(false);
+      continue;
+    }
     if (zeroSkip && AllZero(data, c.len)) {
       result_.bytesSkipped += c.len;
     } else {
@@ -148,6 +166,47 @@ void CopyJob::WriterLoop(Sink& sink) {
     if (c.lastOfExtent) result_.extentsWritten++;
     MaybeProgress(false);
   }
+}
+
+// Reads the chunk's range back from the target and compares it with the
+// source bytes (whose block checksum the reader verified).
+bool CopyJob::VerifyChunk(Sink& sink, const Chunk& c, const uint8_t* want) {
+  uint8_t* got = scratch_.get();
+  if (!sink.Read(c.targetOffset, got, c.len, error_)) {
+    error_.message = "extent " + std::to_string(c.extent) + ": " + error_.message;
+    return false;
+  }
+  if (std::memcmp(got, want, c.len) == 0) return true;
+  size_t at = 0;
+  while (at < c.len && got[at] == want[at]) at++;
+  const auto& e = spec_->extents[c.extent];
+  uint64_t diskOff = c.targetOffset + at;
+  uint64_t srcOff = e.sourceOffset + (diskOff - e.targetOffset);
+  std::string block = e.hasCheck ? "; its backup block is bytes " + std::to_string(e.checkOffset) + ".." +
+                                       std::to_string(e.checkOffset + e.checkLength) + " of " +
+                                       spec_->sources[e.source] + " (sha256 " + Hex(e.sha256, 32) + ")"
+                                 : "; source " + spec_->sources[e.source] + " at byte " + std::to_string(srcOff);
+  error_.Set("VERIFY_MISMATCH", "the disk differs from the backup at byte " + std::to_string(diskOff) +
+                                    " (extent " + std::to_string(c.extent) + ", disk bytes " +
+                                    std::to_string(e.targetOffset) + ".." + std::to_string(e.targetOffset + e.length) +
+                                    ")" + block);
+  return false;
+}
+
+bool CopyJob::VerifyMetadata(Sink& sink) {
+  if (spec_->metadata.empty()) return true;
+  std::map<std::string, std::string> have;
+  if (!sink.ReadMetadata(have, error_)) return false;
+  for (const auto& kv : spec_->metadata) {
+    auto it = have.find(kv.first);
+    if (it == have.end() || it->second != kv.second) {
+      error_.Set("VERIFY_MISMATCH", "disk metadata " + kv.first + " is " +
+                                        (it == have.end() ? std::string("missing") : "\"" + it->second + "\"") +
+                                        ", the backup saved \"" + kv.second + "\"");
+      return false;
+    }
+  }
+  return true;
 }
 
 void CopyJob::MaybeProgress(bool force) {

@@ -52,12 +52,15 @@ class CopyJob {
   bool Stopping() const { return cancelled_.load() || stop_.load(); }
   void WriterLoop(Sink& sink);
   bool CheckCapacity(const Sink& sink);
+  bool VerifyChunk(Sink& sink, const Chunk& c, const uint8_t* want);
+  bool VerifyMetadata(Sink& sink);
   void MaybeProgress(bool force);
 
   std::unique_ptr<CopySpec> spec_;
   ProgressFn progress_;
   std::vector<std::unique_ptr<uint8_t, FreeDeleter>> bufs_;
   std::vector<int> fds_;
+  std::unique_ptr<uint8_t, FreeDeleter> scratch_;  // verify: what the target holds
 
   std::mutex mu_;
   std::condition_variable cv_;

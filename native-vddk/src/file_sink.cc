@@ -90,6 +90,24 @@ class FileSink : public Sink {
     return true;
   }
 
+  bool Read(uint64_t offset, uint8_t* data, size_t len, JobError& err) override {
+    size_t done = 0;
+    while (done < len) {
+      ssize_t n = ::pread(fd_, data + done, len - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        err.Set("IO_ERROR", "read at byte " + std::to_string(offset + done) + " failed: " + std::strerror(errno));
+        return false;
+      }
+      if (n == 0) {  // a sparse extent shorter than the disk: the rest reads as zeros
+        std::memset(data + done, 0, len - done);
+        break;
+      }
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
   bool Flush(JobError& err) override {
     if (::fsync(fd_) != 0) {
       err.Set("IO_ERROR", std::string("fsync failed: ") + std::strerror(errno));

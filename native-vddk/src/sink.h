@@ -25,6 +25,8 @@ class Sink {
   virtual bool WriteMetadata(const std::vector<std::pair<std::string, std::string>>& kv, JobError& err) = 0;
   // offset and len are multiples of 1 KiB (checked in TypeScript).
   virtual bool Write(uint64_t offset, const uint8_t* data, size_t len, JobError& err) = 0;
+  // Reads back what is on the disk (verification); same alignment as Write.
+  virtual bool Read(uint64_t offset, uint8_t* data, size_t len, JobError& err) = 0;
   virtual bool Flush(JobError& err) = 0;
   // Releases everything Open acquired; safe to call twice.
   virtual bool Close(JobError& err) = 0;

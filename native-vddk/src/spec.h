@@ -57,12 +57,16 @@ struct CopySpec {
   size_t bufferBytes = 4 << 20;
   size_t bufferCount = 4;
   std::vector<std::pair<std::string, std::string>> metadata;
+  // Verify instead of write: read each extent back from the target (opened
+  // read-only) and compare it with the source bytes; metadata is compared too.
+  bool verify = false;
 };
 
 struct CopyResult {
   uint64_t bytesWritten = 0;
   uint64_t bytesSkipped = 0;
   uint64_t extentsWritten = 0;
+  uint64_t bytesVerified = 0;
   std::string transport;
   double durationMs = 0;
   std::vector<std::string> warnings;

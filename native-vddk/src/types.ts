@@ -57,6 +57,14 @@ export interface CopyOptions {
   bufferBytes?: number;
   /** Disk metadata (VixDiskLib keys without the "ddb." prefix, e.g. "adapterType"). */
   writeMetadata?: Record<string, string>;
+  /**
+   * Verify instead of write: open the target read-only, read every extent
+   * back and compare it with the source bytes (each block's SHA-256 checked
+   * first, as for a write), and compare `writeMetadata` with the disk's.
+   * A difference fails with VERIFY_MISMATCH naming the disk offset and the
+   * backup block.
+   */
+  verify?: boolean;
 }
 
 export interface CopyResult {
@@ -64,6 +72,8 @@ export interface CopyResult {
   bytesWritten: number;
   bytesSkipped: number;
   extentsWritten: number;
+  /** verify: bytes read back and found equal (bytesWritten is then 0). */
+  bytesVerified: number;
   /** Transport actually used: 'file' for file targets, VixDiskLib_GetTransportMode otherwise. */
   transport: string;
   durationMs: number;

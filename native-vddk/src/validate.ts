@@ -155,7 +155,8 @@ export function checkCopy(opts: CopyOptions): Record<string, unknown> {
       metadata.push([k, v]);
     }
   }
-  return { sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: BUFFER_COUNT, metadata };
+  if (opts.verify !== undefined && typeof opts.verify !== 'boolean') fail(fn, 'verify', 'a boolean', opts.verify);
+  return { sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: BUFFER_COUNT, metadata, verify: opts.verify === true };
 }
 
 export function checkDiskInfoTarget(target: Target): Record<string, unknown> {

@@ -136,6 +136,7 @@ const VddkApi* LoadVddk(const std::string& libDir, const std::string* configFile
             Sym(s.dl, "VixDiskLib_EndAccess", a.EndAccess, err) && Sym(s.dl, "VixDiskLib_Open", a.Open, err) &&
             Sym(s.dl, "VixDiskLib_Close", a.Close, err) && Sym(s.dl, "VixDiskLib_GetInfo", a.GetInfo, err) &&
             Sym(s.dl, "VixDiskLib_FreeInfo", a.FreeInfo, err) && Sym(s.dl, "VixDiskLib_Write", a.Write, err) &&
+            Sym(s.dl, "VixDiskLib_Read", a.Read, err) &&
             Sym(s.dl, "VixDiskLib_ReadMetadata", a.ReadMetadata, err) &&
             Sym(s.dl, "VixDiskLib_WriteMetadata", a.WriteMetadata, err) &&
             Sym(s.dl, "VixDiskLib_GetMetadataKeys", a.GetMetadataKeys, err) &&

@@ -25,6 +25,7 @@ struct VddkApi {
   VixDiskLib_Close_t Close;
   VixDiskLib_GetInfo_t GetInfo;
   VixDiskLib_FreeInfo_t FreeInfo;
+  VixDiskLib_Read_t Read;
   VixDiskLib_Write_t Write;
   VixDiskLib_ReadMetadata_t ReadMetadata;
   VixDiskLib_WriteMetadata_t WriteMetadata;

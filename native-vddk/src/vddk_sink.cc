@@ -1,5 +1,5 @@
 // The `vddk` target: PrepareForAccess, ConnectEx and Open on the control
-// thread, GetInfo/Write/WriteMetadata/Flush on the job's writer thread, then
+// thread, GetInfo/Read/Write/WriteMetadata/Flush on the job's writer thread, then
 // Close, Disconnect and EndAccess back on the control thread.
 #include <cstring>
 
@@ -99,6 +99,11 @@ class VddkSink : public Sink {
     return CheckVix(api_,
                     api_->Write(disk_, offset / VIXDISKLIB_SECTOR_SIZE, len / VIXDISKLIB_SECTOR_SIZE, data),
                     "VixDiskLib_Write", err);
+  }
+
+  bool Read(uint64_t offset, uint8_t* data, size_t len, JobError& err) override {
+    return CheckVix(api_, api_->Read(disk_, offset / VIXDISKLIB_SECTOR_SIZE, len / VIXDISKLIB_SECTOR_SIZE, data),
+                    "VixDiskLib_Read", err);
   }
 
   bool Flush(JobError& err) override { return CheckVix(api_, api_->Flush(disk_), "VixDiskLib_Flush", err); }

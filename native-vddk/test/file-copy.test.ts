@@ -123,3 +123,51 @@ describe('copy to a file target', () => {
     expect(cmp.status).toBe(0);
   });
 });
+
+describe('verify: read back through the target and compare', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tmpDir();
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('passes on the bytes just written, names the disk offset and the backup block on a difference, never writes', async () => {
+    const capacity = 8 * MiB;
+    const src = writeSource(path.join(dir, 'src.bin'), 4 * MiB);
+    const desc = makeDisk(dir, 'vm', capacity);
+    const expected = Buffer.alloc(capacity);
+    // Disjoint extents: what verification compares is the disk's final content.
+    const extents: Parameters<typeof copy>[0]['extents'] = [];
+    for (let i = 0; i < 20; i++) {
+      const length = 1024 * (1 + Math.floor(Math.random() * 255));
+      const sourceOffset = 1024 * Math.floor(Math.random() * 3000);
+      extents.push({ source: 0, sourceOffset, targetOffset: i * 256 * 1024, length });
+      src.copy(expected, i * 256 * 1024, sourceOffset, sourceOffset + length);
+    }
+    // One extent with its stored block's checksum, as restores send them.
+    const block = { offset: 0, length: MiB, sha256: require('node:crypto').createHash('sha256').update(src.subarray(0, MiB)).digest('hex') };
+    extents.push({ source: 0, sourceOffset: 4096, targetOffset: 7 * MiB, length: 64 * 1024, check: block });
+    src.copy(expected, 7 * MiB, 4096, 4096 + 64 * 1024);
+    const job = { sources: [path.join(dir, 'src.bin')], extents, target: { kind: 'file' as const, path: desc }, writeMetadata: { adapterType: 'lsilogic' } };
+    await copy(job);
+    const total = extents.reduce((n, e) => n + e.length, 0);
+    const ok = await copy({ ...job, verify: true });
+    expect([ok.bytesVerified, ok.bytesWritten, ok.extentsWritten]).toEqual([total, 0, extents.length]);
+
+    // One byte of the disk changes inside the checked extent: named, with its block.
+    const flat = flatOf(desc);
+    const fd = fs.openSync(flat, 'r+');
+    fs.writeSync(fd, Buffer.from([expected[7 * MiB + 5000]! ^ 0xff]), 0, 1, 7 * MiB + 5000);
+    fs.closeSync(fd);
+    const before = fs.readFileSync(flat);
+    const err = await copy({ ...job, verify: true }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'VERIFY_MISMATCH' });
+    expect((err as Error).message).toContain(`at byte ${7 * MiB + 5000}`);
+    expect((err as Error).message).toContain(`bytes 0..${MiB} of ${path.join(dir, 'src.bin')} (sha256 ${block.sha256})`);
+    expect(fs.readFileSync(flat).equals(before)).toBe(true); // verification never writes
+
+    // Metadata differing from the backup's is a difference too.
+    const md = await copy({ ...job, extents: [], writeMetadata: { adapterType: 'pvscsi' }, verify: true }).catch((e: unknown) => e);
+    expect(md).toMatchObject({ code: 'VERIFY_MISMATCH', message: expect.stringContaining('adapterType') });
+  });
+});

@@ -52,6 +52,23 @@ describe('vddk target through the simulator', () => {
     return img;
   }
 
+  it('verifies through VixDiskLib_Read (read-only open, through the snapshot) and finds a difference', async () => {
+    const desc = makeDisk(vmDir, 'vm1', 4 * MiB);
+    const job = { sources: [path.join(dir, 'src.bin')], extents, target: target('[LocalDS_0] vm1/vm1.vmdk', ['nbdssl', 'nbd']) };
+    await copy(job);
+    const ok = await copy({ ...job, verify: true });
+    expect([ok.bytesVerified, ok.bytesWritten, ok.transport]).toEqual([576 * 1024, 0, 'nbdssl']);
+    const flat = flatOf(desc);
+    const img = fs.readFileSync(flat);
+    img[1 * MiB + 100] = img[1 * MiB + 100]! ^ 1;
+    fs.writeFileSync(flat, img);
+    const err = await copy({ ...job, verify: true }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'VERIFY_MISMATCH', message: expect.stringContaining(`at byte ${1 * MiB + 100}`) });
+    const lines = fs.readFileSync(log, 'utf8').split('\n');
+    expect(lines.filter((l) => l.startsWith('MISUSE'))).toEqual([]);
+    expect(lines.some((l) => l.startsWith('VixDiskLib_Read '))).toBe(true);
+  });
+
   it('writes the opened disk over nbd and runs Open/Close/ConnectEx/Disconnect on one thread', async () => {
     const desc = makeDisk(vmDir, 'vm1', 4 * MiB);
     const result = await copy({
