@@ -2,46 +2,29 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiClient, ApiError, UnreachableError } from './client';
-import { jobDetail, jobTable, rateAndEta, statusLine, type JobLike } from './format';
-import { CliUsageError, runFixtures, runImport, type ImportArgs } from './backups';
-import { AuthError, isBackupError } from '@vmrestore/core';
-import { AdminUsageError, runAdmin } from './admin';
+import { jobDetail, jobTable, type JobLike } from './format';
+import type { ImportArgs } from './backups';
+import { completionScript, SHELLS, type Shell } from './completion';
+import { doctorExitFails, renderDoctor, CHECK_GROUPS, type CheckGroup } from './doctor-fns';
+import { EXIT, JOB_STATES, parseArgsOptions, usage } from './spec';
+import { parseDuration, watchJob, type WatchOptions } from './watch';
 
-// `vmrestore`: submit, watch, list and cancel restores from a terminal.
-// Exit codes: 0 ok (a watched job succeeded), 1 the watched job failed or
-// was cancelled, 2 usage error, 3 the API refused the request, 4 the API is
-// unreachable.
+// `vmrestore`: submit, watch, list and cancel restores from a terminal; import
+// backups; check a host (doctor). Commands, options and exit codes are in
+// spec.ts (and docs/cli.md).
 
-export const EXIT = { OK: 0, JOB_FAILED: 1, USAGE: 2, API_ERROR: 3, UNREACHABLE: 4 } as const;
+export { EXIT };
+const USAGE = usage();
 
-const USAGE = `usage: vmrestore <command> [options]
-
-commands:
-  submit   start a restore   --kind in_place|new_vm --vcenter NAME --source-vm VM --point POINT
-                             [--target-vm vm-N] [--target-name NAME] [--transports nbdssl,nbd]
-                             [--no-power-on] [--label TEXT] [--idempotency-key KEY]
-                             [--file request.json] [--watch]
-  get ID   show a job with its steps
-  list     list jobs          [--state STATE] [--vm VM] [--limit N]
-  watch ID follow a job with a progress bar until it ends
-  cancel ID
-  backups              VMs in the backup repository
-  points VM            a VM's restore points
-  point VM POINT       a restore point: disks, chain, saved config
-  verify VM POINT      verify the point's whole chain (a job)  [--no-checksums] [--watch]
-  import full          make a full restore point from disk images (local files, no API):
-                       --root DIR --vm ID --point ID --config vm-config.json
-                       --disk KEY=image.raw|.vmdk|.qcow2 ... [--metadata KEY=metadata.json] [--change-id KEY=ID]
-  import incremental   the same plus --parent POINT and --areas KEY=changed-areas.json per disk
-  fixtures             generate a realistic test chain: --root DIR [--vm ID] [--incrementals N] [--seed N] [--expected DIR]
-  admin tenant create NAME | admin tenant list           (server host, DATABASE_URL; no API)
-  admin key create --tenant NAME --name KEYNAME --scopes restores:read,restores:write,backups:read,admin
-                       prints the new key once
-  admin key list --tenant NAME | admin key revoke KEY_ID
-
-options: --api URL (default $VMRESTORE_API_URL or http://127.0.0.1:8080),
-         --api-key KEY (default $VMRESTORE_API_KEY), --json, --help
-exit codes: 0 ok, 1 watched job failed or was cancelled, 2 usage, 3 refused by the API (or the backup is invalid), 4 API unreachable`;
+// The commands that work on local files or the database load @vmrestore/core
+// (Prisma, the vSphere client: most of the start-up time) only when run, so
+// the API commands start fast. Their error classes are known once loaded.
+type Local = { core: typeof import('@vmrestore/core'); backups: typeof import('./backups'); admin: typeof import('./admin') };
+let local: Local | null = null;
+async function loadLocal(): Promise<Local> {
+  local ??= { core: await import('@vmrestore/core'), backups: await import('./backups'), admin: await import('./admin') };
+  return local;
+}
 
 class UsageError extends Error {}
 
@@ -50,79 +33,61 @@ interface Out {
   isTTY?: boolean;
 }
 
-export async function run(argv: string[], out: Out = process.stdout, err: Out = process.stderr): Promise<number> {
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+export async function run(argv: string[], out: Out = process.stdout, err: Out = process.stderr, env: Record<string, string | undefined> = process.env): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        api: { type: 'string' },
-        'api-key': { type: 'string' },
-        tenant: { type: 'string' },
-        name: { type: 'string' },
-        scopes: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-        kind: { type: 'string' },
-        vcenter: { type: 'string' },
-        'source-vm': { type: 'string' },
-        point: { type: 'string' },
-        'target-vm': { type: 'string' },
-        'target-name': { type: 'string' },
-        transports: { type: 'string' },
-        'no-power-on': { type: 'boolean', default: false },
-        label: { type: 'string' },
-        'idempotency-key': { type: 'string' },
-        file: { type: 'string' },
-        watch: { type: 'boolean', default: false },
-        state: { type: 'string' },
-        vm: { type: 'string' },
-        limit: { type: 'string' },
-        interval: { type: 'string' },
-        root: { type: 'string' },
-        parent: { type: 'string' },
-        config: { type: 'string' },
-        disk: { type: 'string', multiple: true },
-        metadata: { type: 'string', multiple: true },
-        areas: { type: 'string', multiple: true },
-        'change-id': { type: 'string', multiple: true },
-        'created-at': { type: 'string' },
-        seed: { type: 'string' },
-        incrementals: { type: 'string' },
-        expected: { type: 'string' },
-        'no-checksums': { type: 'boolean', default: false },
-      },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: parseArgsOptions() });
   } catch (e) {
-    err.write(`vmrestore: ${(e as Error).message}\n${USAGE}\n`);
+    err.write(`vmrestore: ${(e as Error).message}\nsee vmrestore --help\n`);
     return EXIT.USAGE;
   }
-  const { values: v, positionals } = parsed;
+  const v = parsed.values as Values;
+  const positionals = parsed.positionals;
   const [command, arg] = positionals;
+  const json = Boolean(v.json);
   if (v.help || !command) {
     (v.help ? out : err).write(USAGE + '\n');
     return v.help ? EXIT.OK : EXIT.USAGE;
   }
-  const api = new ApiClient(v.api ?? process.env.VMRESTORE_API_URL ?? 'http://127.0.0.1:8080', v['api-key'] ?? process.env.VMRESTORE_API_KEY);
-  const print = (human: string, data: unknown) => out.write((v.json ? JSON.stringify(data, null, 2) : human) + '\n');
+  const str = (name: string) => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
+  const apiUrl = str('api') ?? env.VMRESTORE_API_URL ?? 'http://127.0.0.1:8080';
+  const apiKey = str('api-key') ?? env.VMRESTORE_API_KEY;
+  const api = new ApiClient(apiUrl, apiKey);
+  const print = (human: string, data: unknown) => out.write((json ? JSON.stringify(data, null, 2) : human) + '\n');
   const needId = () => {
     if (!arg) throw new UsageError(`${command} needs a job id`);
     return arg;
   };
+  const watchOpts = (): WatchOptions => {
+    const timeout = str('reconnect-timeout');
+    const reconnectTimeoutMs = timeout === undefined ? 5 * 60_000 : parseDuration(timeout);
+    if (reconnectTimeoutMs === null) throw new UsageError(`--reconnect-timeout wants a duration such as 30s, 5m or 1h (got "${timeout}")`);
+    const interval = Number(str('interval') ?? 1000);
+    if (!Number.isInteger(interval) || interval < 50) throw new UsageError('--interval wants milliseconds, at least 50');
+    return { json, reconnectTimeoutMs, pollIntervalMs: interval };
+  };
+  const follow = (id: string) => watchJob(api, id, out, watchOpts());
 
   try {
     switch (command) {
       case 'submit': {
-        const body = v.file ? JSON.parse(readFileSync(v.file, 'utf8')) : buildRequest(v);
-        const headers: Record<string, string> = v['idempotency-key'] ? { 'idempotency-key': v['idempotency-key'] } : {};
-        const res = await api.request<JobLike>('POST', '/v1/restores', body, headers);
-        if (!v.watch) {
-          print(`${res.status === 200 ? 'already submitted' : 'submitted'}: ${res.body.id}`, res.body);
+        const opts = v.watch ? watchOpts() : null; // usage errors before anything is sent
+        const body = v.file ? readRequestFile(String(v.file), v) : buildRequest(v);
+        const headers: Record<string, string> = str('idempotency-key') ? { 'idempotency-key': str('idempotency-key')! } : {};
+        const res = await api.request<JobLike & { dryRun?: boolean }>('POST', '/v1/restores', body, headers);
+        if (res.body.dryRun) {
+          print(`dry run: ok\n${JSON.stringify(res.body, null, 2)}`, res.body);
           return EXIT.OK;
         }
-        if (!v.json) out.write(`submitted: ${res.body.id}\n`);
-        return await watch(api, res.body.id, out, v.json, Number(v.interval ?? 500));
+        const replay = res.status === 200;
+        if (!opts) {
+          print(`${replay ? 'already submitted' : 'submitted'}: ${res.body.id}`, res.body);
+          return EXIT.OK;
+        }
+        out.write(json ? `${JSON.stringify({ type: 'submitted', replay, job: res.body })}\n` : `${replay ? 'already submitted' : 'submitted'}: ${res.body.id}\n`);
+        return await watchJob(api, res.body.id, out, opts);
       }
       case 'get': {
         const res = await api.request<JobLike>('GET', `/v1/restores/${encodeURIComponent(needId())}`);
@@ -130,20 +95,36 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
         return EXIT.OK;
       }
       case 'list': {
+        const state = str('state');
+        if (state && !(JOB_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${JOB_STATES.join(', ')}`);
         const q = new URLSearchParams();
-        if (v.state) q.set('state', v.state);
-        if (v.vm) q.set('vm', v.vm);
-        if (v.limit) q.set('limit', v.limit);
-        const res = await api.request<{ items: JobLike[]; nextCursor: string | null }>('GET', `/v1/restores?${q}`);
-        print(res.body.items.length ? jobTable(res.body.items) : 'no restores', res.body);
+        if (state) q.set('state', state);
+        if (str('vm')) q.set('vm', str('vm')!);
+        if (str('limit')) q.set('limit', str('limit')!);
+        let cursor = str('cursor') ?? null;
+        const items: JobLike[] = [];
+        let nextCursor: string | null = null;
+        do {
+          if (cursor) q.set('cursor', cursor);
+          const res = await api.request<{ items: JobLike[]; nextCursor: string | null }>('GET', `/v1/restores?${q}`);
+          items.push(...res.body.items);
+          nextCursor = res.body.nextCursor;
+          cursor = nextCursor;
+        } while (v.all && cursor);
+        print(items.length ? jobTable(items) + (nextCursor ? `\n(more: --cursor ${nextCursor})` : '') : 'no restores', { items, nextCursor });
         return EXIT.OK;
       }
       case 'watch':
-        return await watch(api, needId(), out, v.json, Number(v.interval ?? 500));
+        return await follow(needId());
       case 'cancel': {
+        const opts = v.watch ? watchOpts() : null;
         const res = await api.request<JobLike>('POST', `/v1/restores/${encodeURIComponent(needId())}/cancel`);
-        print(`cancel requested: ${res.body.id} (${res.body.state})`, res.body);
-        return EXIT.OK;
+        if (!opts) {
+          print(`cancel requested: ${res.body.id} (${res.body.state})`, res.body);
+          return EXIT.OK;
+        }
+        if (!json) out.write(`cancel requested: ${res.body.id}\n`);
+        return await watchJob(api, res.body.id, out, opts);
       }
       case 'backups': {
         const res = await api.request<{ items: Array<{ vm: string }> }>('GET', '/v1/backups');
@@ -171,38 +152,61 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
       case 'verify': {
         const point = positionals[2];
         if (!point) throw new UsageError('verify needs VM and POINT');
+        const opts = v.watch ? watchOpts() : null;
         const res = await api.request<JobLike>('POST', `/v1/backups/${encodeURIComponent(needId())}/points/${encodeURIComponent(point)}/verify`, { checksums: !v['no-checksums'] });
-        if (!v.watch) {
+        if (!opts) {
           print(`verification queued: ${res.body.id}`, res.body);
           return EXIT.OK;
         }
-        return await watch(api, res.body.id, out, v.json, Number(v.interval ?? 500));
+        return await watchJob(api, res.body.id, out, opts);
       }
       case 'import': {
-        const r = await runImport({ ...v, mode: arg } as ImportArgs);
+        const r = await (await loadLocal()).backups.runImport({ ...v, mode: arg } as ImportArgs);
         print(`imported ${r.kind} ${r.vmId}@${r.pointId}: ${r.disks.map((d) => `disk ${d.key} ${d.blocks} blocks ${d.dataBytes} bytes`).join(', ')}`, r);
         return EXIT.OK;
       }
       case 'admin': {
-        const r = await runAdmin(positionals, v);
+        const r = await (await loadLocal()).admin.runAdmin(positionals, v);
         print(r.human, r.data);
         return EXIT.OK;
       }
       case 'fixtures': {
-        const r = await runFixtures(v);
+        const r = await (await loadLocal()).backups.runFixtures(v);
         print(`generated ${r.vmId}: ${r.points.join(', ')}`, r);
+        return EXIT.OK;
+      }
+      case 'doctor': {
+        const only = str('only')
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+        const bad = only?.filter((g) => !(CHECK_GROUPS as readonly string[]).includes(g));
+        if (bad?.length) throw new UsageError(`--only: unknown check ${bad.join(', ')} (checks: ${CHECK_GROUPS.join(', ')})`);
+        const timeout = str('timeout');
+        const timeoutMs = timeout === undefined ? 10_000 : parseDuration(timeout);
+        if (!timeoutMs) throw new UsageError(`--timeout wants a duration such as 5s (got "${timeout}")`);
+        // Loaded here: doctor pulls in Redis, BullMQ and the vSphere client.
+        const { runDoctor } = await import('./doctor');
+        const results = await runDoctor({ env, apiUrl, apiKey, timeoutMs, ...(str('tenant') ? { tenant: str('tenant') } : {}), ...(only ? { only: only as CheckGroup[] } : {}) });
+        const failed = doctorExitFails(results) || (Boolean(v.strict) && results.some((r) => r.status === 'warn'));
+        print(renderDoctor(results), { ok: !failed, checks: results });
+        return failed ? EXIT.CHECKS_FAILED : EXIT.OK;
+      }
+      case 'completion': {
+        if (!arg || !(SHELLS as readonly string[]).includes(arg)) throw new UsageError(`completion needs a shell: ${SHELLS.join(', ')}`);
+        out.write(completionScript(arg as Shell));
         return EXIT.OK;
       }
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (e) {
-    if (e instanceof AuthError) {
+    if (local && e instanceof local.core.AuthError) {
       err.write(`vmrestore: ${e.code}: ${e.message}\n`);
       return EXIT.API_ERROR;
     }
-    if (e instanceof UsageError || e instanceof CliUsageError || e instanceof AdminUsageError) {
-      err.write(`vmrestore: ${e.message}\n${USAGE}\n`);
+    if (e instanceof UsageError || (local && (e instanceof local.backups.CliUsageError || e instanceof local.admin.AdminUsageError))) {
+      err.write(`vmrestore: ${e.message}\nsee vmrestore --help\n`);
       return EXIT.USAGE;
     }
     if (e instanceof ApiError) {
@@ -213,26 +217,44 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
       err.write(`vmrestore: ${e.message}\n`);
       return EXIT.UNREACHABLE;
     }
-    if (isBackupError(e)) {
+    if (local?.core.isBackupError(e)) {
       err.write(`vmrestore: ${e.code}: ${e.message}\n`);
       return EXIT.API_ERROR;
-    }
-    if (e instanceof SyntaxError) {
-      err.write(`vmrestore: ${v.file}: not valid JSON: ${e.message}\n`);
-      return EXIT.USAGE;
     }
     throw e;
   }
 }
 
-function buildRequest(v: Record<string, string | boolean | string[] | undefined>) {
+const BODY_FLAGS = ['kind', 'vcenter', 'source-vm', 'point', 'target-vm', 'target-name', 'folder', 'resource-pool', 'host', 'datastore', 'transports', 'power-on', 'no-power-on', 'label', 'dry-run'];
+
+/** The request body from --file (a path, or - for stdin); body flags are refused beside it. */
+function readRequestFile(file: string, v: Values): unknown {
+  const clash = BODY_FLAGS.filter((f) => v[f] !== undefined && v[f] !== false);
+  if (clash.length) throw new UsageError(`--file holds the whole request: do not combine it with ${clash.map((f) => `--${f}`).join(', ')}`);
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read --file ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`--file ${file}: not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function buildRequest(v: Values) {
   for (const name of ['kind', 'vcenter', 'source-vm', 'point']) if (!v[name]) throw new UsageError(`submit needs --${name} (or --file)`);
+  if (v.kind !== 'in_place' && v.kind !== 'new_vm') throw new UsageError('--kind must be in_place or new_vm');
+  if (v['power-on'] && v['no-power-on']) throw new UsageError('--power-on and --no-power-on contradict each other');
   const target: Record<string, string> = {};
-  if (v['target-vm']) target.vm = String(v['target-vm']);
-  if (v['target-name']) target.name = String(v['target-name']);
+  const map: Array<[string, string]> = [['target-vm', 'vm'], ['target-name', 'name'], ['folder', 'folder'], ['resource-pool', 'resourcePool'], ['host', 'host'], ['datastore', 'datastore']];
+  for (const [flag, field] of map) if (typeof v[flag] === 'string') target[field] = v[flag] as string;
   const options: Record<string, unknown> = {};
   if (v.transports) options.transports = String(v.transports).split(',').map((s) => s.trim()).filter(Boolean);
   if (v['no-power-on']) options.powerOn = false;
+  if (v['power-on']) options.powerOn = true;
   return {
     kind: v.kind,
     vcenter: v.vcenter,
@@ -240,52 +262,17 @@ function buildRequest(v: Record<string, string | boolean | string[] | undefined>
     ...(Object.keys(target).length ? { target } : {}),
     ...(Object.keys(options).length ? { options } : {}),
     ...(v.label ? { label: v.label } : {}),
+    ...(v['dry-run'] ? { dryRun: true } : {}),
   };
-}
-
-const TERMINAL = ['succeeded', 'failed', 'cancelled'];
-
-/** Polls the job until it ends; rides out API restarts and network blips. */
-async function watch(api: ApiClient, id: string, out: Out, json: boolean | undefined, intervalMs: number): Promise<number> {
-  let prev: { at: number; bytes: number } | null = null;
-  let lastStep: string | null = null;
-  let unreachableSince: number | null = null;
-  const tty = Boolean(out.isTTY) && !json;
-  for (;;) {
-    let job: JobLike;
-    try {
-      job = (await api.request<JobLike>('GET', `/v1/restores/${encodeURIComponent(id)}`)).body;
-      unreachableSince = null;
-    } catch (e) {
-      if (!(e instanceof UnreachableError)) throw e;
-      unreachableSince ??= Date.now();
-      if (Date.now() - unreachableSince > 5 * 60_000) throw e;
-      if (!json) out.write(`${tty ? '\r' : ''}(api unreachable, retrying)${tty ? '' : '\n'}`);
-      await new Promise((r) => setTimeout(r, 2_000));
-      continue;
-    }
-    const now = { at: Date.now(), bytes: job.progress.bytesDone };
-    const { rate, etaMs } = rateAndEta(prev, now, job.progress.bytesTotal);
-    prev = now;
-    if (json) {
-      if (TERMINAL.includes(job.state)) out.write(JSON.stringify(job, null, 2) + '\n');
-    } else if (tty) {
-      out.write(`\r\x1b[2K${statusLine(job, rate, etaMs)}`);
-    } else if (job.currentStep !== lastStep || TERMINAL.includes(job.state)) {
-      out.write(statusLine(job, rate, etaMs) + '\n');
-    }
-    lastStep = job.currentStep;
-    if (TERMINAL.includes(job.state)) {
-      if (!json) out.write(`${tty ? '\n' : ''}${jobDetail(job)}\n`);
-      return job.state === 'succeeded' ? EXIT.OK : EXIT.JOB_FAILED;
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
 
 if (require.main === module) {
   run(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => {
+      process.exitCode = code;
+      // Open sockets (a pool, a stream) must not keep a finished command alive.
+      setImmediate(() => process.exit(code));
+    },
     (e) => {
       process.stderr.write(`vmrestore: ${(e as Error).stack ?? e}\n`);
       process.exit(1);
