@@ -2,3 +2,4 @@ export * from './errors';
 export * from './keyring';
 export * from './cipher';
 export * from './rotate';
+export * from './signing';
