@@ -113,6 +113,9 @@ describe('POST /v1/restores', () => {
       ['an unknown transport', { body: valid({ options: { transports: ['carrier-pigeon'] } }) }, 400, 'VALIDATION_FAILED', 'options.transports.0'],
       ['in_place without target.vm', { body: valid({ target: undefined }) }, 400, 'VALIDATION_FAILED', 'target.vm'],
       ['a path-like restore point', { body: valid({ source: { vm: 'web01', point: '../../etc' } }) }, 400, 'VALIDATION_FAILED', 'source.point'],
+      // Found by the fuzzer (test/integration/fuzz.test.ts): valid JSON that Postgres cannot store was a 500.
+      ['a NUL character in free text', { body: valid({ label: 'a\u0000b' }) }, 400, 'VALIDATION_FAILED', 'label'],
+      ['an unpaired surrogate in free text', { raw: JSON.stringify(valid()).replace(/}$/, ',"label":"x\\ud800y"}') }, 400, 'VALIDATION_FAILED', 'label'],
       ['a JSON array', { raw: '[]' }, 400, 'VALIDATION_FAILED', null],
       ['an over-long Idempotency-Key', { body: valid(), headers: { 'idempotency-key': 'x'.repeat(300) } }, 400, 'VALIDATION_FAILED', 'idempotency-key'],
       ['a 2 MB body', { raw: JSON.stringify({ ...valid(), label: 'x'.repeat(2 * 1024 * 1024) }) }, 413, 'BODY_TOO_LARGE', null],
@@ -182,6 +185,7 @@ describe('GET /v1/restores', () => {
     ['state=sideways', 'state'],
     ['cursor=bogus', 'cursor'],
     ['colour=blue', 'colour'],
+    ['vm=a%00b', 'vm'], // found by the fuzzer: a NUL reached the SQL query, a 500
   ])('refuses %s', async (qs, field) => {
     const { res, body } = await call('GET', `/v1/restores?${qs}`, '/v1/restores');
     expect(res.statusCode).toBe(400);

@@ -5,7 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { loadSecurityConfig, loggerOptions, loadOpenApi, OPENAPI_PATH, type Config, type Keyring, type SecurityConfig } from '@vmrestore/core';
 import type { DestinationStream } from 'pino';
 import { resources } from './plugins/resources';
-import { registerProblemHandlers } from './problem';
+import { frameworkErrors, registerProblemHandlers } from './problem';
 import { validatorCompiler } from './validation';
 import { restoreRoutes } from './routes/restores';
 import { healthRoutes } from './routes/health';
@@ -47,6 +47,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     routerOptions: { ignoreTrailingSlash: true },
+    // Bad percent-encoding or an over-long path parameter: a problem+json 400 too.
+    frameworkErrors,
   });
   app.setValidatorCompiler(validatorCompiler());
   registerProblemHandlers(app);

@@ -1,4 +1,5 @@
-import { fieldErrors } from './problem';
+import Fastify from 'fastify';
+import { fieldErrors, frameworkErrors, registerProblemHandlers } from './problem';
 
 describe('ajv errors to problem fields', () => {
   it('names missing, unknown and nested fields by dotted path', () => {
@@ -25,5 +26,23 @@ describe('ajv errors to problem fields', () => {
   it('de-duplicates repeated errors', () => {
     const e = { instancePath: '/a', keyword: 'type', params: {}, message: 'must be string' };
     expect(fieldErrors([e, e], 'body')).toHaveLength(1);
+  });
+});
+
+// Found by the fuzzer (test/integration/fuzz.test.ts): the router's own
+// errors came out as Fastify's application/json, not as problems.
+describe('router errors (frameworkErrors)', () => {
+  const app = Fastify({ frameworkErrors });
+  registerProblemHandlers(app);
+  app.get('/v1/things/:id', async () => ({ ok: true }));
+  afterAll(() => app.close());
+  it.each([
+    ['bad percent-encoding', '/v1/things/%zz'],
+    ['a path parameter over maxParamLength', `/v1/things/${'x'.repeat(101)}`],
+  ])('answers %s with a 400 problem naming the path', async (_name, url) => {
+    const res = await app.inject({ method: 'GET', url });
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED', errors: [{ in: 'path', field: '(path)' }] });
   });
 });

@@ -97,6 +97,25 @@ const FASTIFY_CODES: Record<string, ProblemCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
 };
 
+/**
+ * For Fastify's `frameworkErrors` option (buildApp): errors the router raises
+ * before any hook or handler runs. Without it Fastify writes its own
+ * application/json body: a path with bad percent-encoding (FST_ERR_BAD_URL,
+ * 400) or a path parameter over maxParamLength (FST_ERR_MAX_PARAM_LENGTH, 414).
+ * Both are a path parameter that cannot be valid: 400 VALIDATION_FAILED.
+ */
+export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  const path = req.url.split('?')[0];
+  if (err.code === 'FST_ERR_BAD_URL') {
+    return sendProblem(reply, req, 'VALIDATION_FAILED', `the path ${path} is not valid: bad percent-encoding`, [{ in: 'path', field: '(path)', message: 'has bad percent-encoding' }]);
+  }
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return sendProblem(reply, req, 'VALIDATION_FAILED', 'a path parameter is too long', [{ in: 'path', field: '(path)', message: 'has a parameter over 100 characters' }]);
+  }
+  req.log.error({ err }, 'framework error');
+  return sendProblem(reply, req, 'INTERNAL', 'the server hit an unexpected error; the request id identifies it in the logs');
+}
+
 export function registerProblemHandlers(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const coded = codedError(err);
