@@ -17,6 +17,8 @@
 //   VDDK_SIM_UNAVAILABLE sim.unavailable "san,hotadd": transports this "proxy" cannot use
 //   VDDK_SIM_ABORT_ON_MISUSE sim.abortOnMisuse "1": abort() on misuse
 //   VDDK_SIM_WRITE_DELAY_MS sim.writeDelayMs  sleep this long in every Write (slow storage)
+//   VDDK_SIM_CORRUPT_WRITE_AT sim.corruptWriteAt  a disk byte offset: the Write covering it stores
+//                                        that byte flipped and reports success (silent corruption)
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -569,6 +571,17 @@ __attribute__((visibility("default"))) VixError VixDiskLib_Write(VixDiskLibHandl
     Log(std::string(fn) + ": new CID " + cid + " in " + h->target.path());
   }
   size_t len = n * VIXDISKLIB_SECTOR_SIZE, done = 0;
+  std::vector<uint8_t> bad;
+  std::string corruptAt = Setting("VDDK_SIM_CORRUPT_WRITE_AT", "sim.corruptWriteAt");
+  if (!corruptAt.empty()) {
+    uint64_t at = std::strtoull(corruptAt.c_str(), nullptr, 10), first = start * VIXDISKLIB_SECTOR_SIZE;
+    if (at >= first && at < first + len) {
+      bad.assign(buf, buf + len);
+      bad[at - first] ^= 0xff;
+      buf = bad.data();
+      Log(std::string(fn) + ": corrupting byte " + std::to_string(at) + " (sim.corruptWriteAt)");
+    }
+  }
   while (done < len) {
     ssize_t r = ::pwrite(h->fd, buf + done, len - done, static_cast<off_t>(start * VIXDISKLIB_SECTOR_SIZE + done));
     if (r < 0 && errno == EINTR) continue;

@@ -123,6 +123,7 @@ for (const [label, vmName, transports] of [
       'write_disks',
       'remove_temp_snapshot',
       'power_on',
+      'restore_report',
     ]);
     const decision = step(job, 'changed_areas');
     const aligned = alignAreas(changed, 64 * MiB);

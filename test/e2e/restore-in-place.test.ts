@@ -84,6 +84,7 @@ it('restores a full point in place through the file target: bytes, power state, 
   expect([job.state, job.error]).toEqual(['succeeded', null]);
   expect(job.steps.filter((s: any) => s.phase === 'main').map((s: any) => `${s.name}:${s.state}`)).toEqual([
     'preflight:succeeded',
+    'verify_backup:succeeded',
     'power_off:succeeded',
     'remove_existing_snapshots:succeeded',
     'temp_snapshot:succeeded',
@@ -91,6 +92,7 @@ it('restores a full point in place through the file target: bytes, power state, 
     'write_disks:succeeded',
     'remove_temp_snapshot:succeeded',
     'power_on:succeeded',
+    'restore_report:succeeded',
   ]);
   const write = job.steps.find((s: any) => s.name === 'write_disks').result;
   expect(write.transport).toBe('file');

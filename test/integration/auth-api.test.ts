@@ -299,6 +299,7 @@ describe('tenant isolation: another tenant’s ids are 404, its lists do not sho
     ['GET /v1/restores/{id}/events', () => ({ method: 'GET', url: `/v1/restores/${ids.job}/events`, template: '/v1/restores/{id}/events' })],
     ['GET /v1/restores/{id}/events (stream)', () => ({ method: 'GET', url: `/v1/restores/${ids.job}/events`, template: '/v1/restores/{id}/events', headers: { accept: 'text/event-stream' } })],
     ['POST /v1/restores/{id}/cancel', () => ({ method: 'POST', url: `/v1/restores/${ids.job}/cancel`, template: '/v1/restores/{id}/cancel' })],
+    ['GET /v1/restores/{id}/report', () => ({ method: 'GET', url: `/v1/restores/${ids.job}/report`, template: '/v1/restores/{id}/report' })],
     ['DELETE /v1/keys/{id}', () => ({ method: 'DELETE', url: `/v1/keys/${ids.key}`, template: '/v1/keys/{id}' })],
     ['GET /v1/vcenters/{id}', () => ({ method: 'GET', url: `/v1/vcenters/${ids.vcenter}`, template: '/v1/vcenters/{id}' })],
     ['DELETE /v1/vcenters/{id}', () => ({ method: 'DELETE', url: `/v1/vcenters/${ids.vcenter}`, template: '/v1/vcenters/{id}' })],

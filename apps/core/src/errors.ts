@@ -14,6 +14,8 @@ export const API_ERRORS = {
   JOB_ALREADY_FINISHED: { status: 409, title: 'The job has already ended' },
   RESTORE_CONFLICT: { status: 409, title: 'Another restore of this VM is active' },
   DRY_RUN_REFUSED: { status: 422, title: 'The restore would fail' },
+  REPORT_NOT_AVAILABLE: { status: 409, title: 'The job has no restore report' },
+  SIGNING_KEY_MISSING: { status: 503, title: 'This server has no VMRESTORE_SECRET_KEYS to show signing keys' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable' },
   BACKUP_REPOSITORY_NOT_CONFIGURED: { status: 503, title: 'No backup repository is configured' },
   EXPORT_NOT_CONFIGURED: { status: 503, title: 'Exports are not configured' },
@@ -75,4 +77,8 @@ export const JOB_ERROR_CODES = {
   ATTEMPTS_EXHAUSTED: 'ATTEMPTS_EXHAUSTED',
   CLEANUP_FAILED: 'CLEANUP_FAILED',
   UNKNOWN_PLAN: 'UNKNOWN_PLAN',
+  /** A step passed its deadline, or its progress stopped (docs/resilience.md). Permanent: the job runs its cleanup. */
+  STEP_TIMEOUT: 'STEP_TIMEOUT',
+  /** A disk copy reported no progress within VMRESTORE_VDDK_STALL_TIMEOUT_MS. Transient: a retry resumes from the last checkpoint. */
+  VDDK_STALLED: 'VDDK_STALLED',
 } as const;

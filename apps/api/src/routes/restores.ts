@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import {
+  AppError,
+  publicSigningKeys,
   checkRestoreRequest,
   dryRunRestore,
   repositoryFromConfig,
@@ -80,6 +82,20 @@ export async function restoreRoutes(app: FastifyInstance, opts: { doc: OpenApiDo
       return { items: events.map(toEventView) };
     },
   );
+
+  app.get<{ Params: { id: string } }>(fastifyPath('/v1/restores/{id}/report'), schemaFor('get', '/v1/restores/{id}/report'), async (req) => {
+    const { job, steps } = await getJobWithSteps(app.db, principalOf(req).tenantId, req.params.id);
+    const step = steps.find((s) => s.phase === 'main' && s.name === 'restore_report' && s.state === 'succeeded');
+    if (!step?.result) {
+      throw new AppError('REPORT_NOT_AVAILABLE', job.state === 'succeeded' ? `restore job ${job.id} ended before restore reports existed` : `restore job ${job.id} is ${job.state}: a report is made when a restore succeeds`);
+    }
+    return step.result;
+  });
+
+  app.get(fastifyPath('/v1/report-keys'), schemaFor('get', '/v1/report-keys'), async () => {
+    if (!app.keyring) throw new AppError('SIGNING_KEY_MISSING', 'set VMRESTORE_SECRET_KEYS (the same as the workers) to show the keys that sign restore reports');
+    return { items: publicSigningKeys(app.keyring) };
+  });
 
   app.post<{ Params: { id: string } }>(
     fastifyPath('/v1/restores/{id}/cancel'),

@@ -12,6 +12,8 @@ export const ROUTE_SCOPES: Readonly<Record<string, readonly Scope[]>> = {
   'GET /v1/restores/{id}': ['restores:read'],
   'GET /v1/restores/{id}/events': ['restores:read'],
   'POST /v1/restores/{id}/cancel': ['restores:write'],
+  'GET /v1/restores/{id}/report': ['restores:read'],
+  'GET /v1/report-keys': ['restores:read'],
 
   'GET /v1/backups': ['backups:read'],
   'GET /v1/backups/{vm}/points': ['backups:read'],
@@ -37,6 +39,10 @@ export const ROUTE_SCOPES: Readonly<Record<string, readonly Scope[]>> = {
   'DELETE /v1/webhooks/{id}': ['admin'],
   'GET /v1/webhooks/{id}/deliveries': ['admin'],
   'POST /v1/webhooks/{id}/deliveries/{deliveryId}/redeliver': ['admin'],
+
+  // The orphan sweeper's report and requests (docs/orphans.md).
+  'GET /v1/orphans': ['admin'],
+  'POST /v1/orphans/sweep': ['admin'],
 };
 
 /** Routes anyone may call: liveness, readiness and the contract itself. */

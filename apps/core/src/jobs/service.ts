@@ -35,6 +35,11 @@ export function checkRestoreRequest(body: RestoreRequestBody): void {
       { in: 'body', field: 'options.mode', message: 'quick_rollback needs kind in_place' },
     ]);
   }
+  if (body.kind === 'new_vm' && body.options?.verifyBackup !== undefined) {
+    throw new AppError('VALIDATION_FAILED', 'verifyBackup guards an existing VM before its power off; a new VM has none (a failed new VM is removed)', [
+      { in: 'body', field: 'options.verifyBackup', message: 'only for kind in_place' },
+    ]);
+  }
   if (body.kind === 'new_vm' && body.target?.vm) {
     throw new AppError('VALIDATION_FAILED', 'a new_vm restore creates its VM; target.vm names an existing one', [
       { in: 'body', field: 'target.vm', message: 'must not be set when kind is new_vm (use target.name)' },

@@ -29,6 +29,10 @@ export interface InPlaceRequest {
     incrementalOrder: 'backward' | 'forward';
     /** quick_rollback: write only what CBT says changed since the point (falls back to full, with the reason). */
     mode: 'full' | 'quick_rollback';
+    /** Read the written areas back through the target and compare them with the backup (default false in place). */
+    verify: boolean;
+    /** Check every block's SHA-256 of the chain before power off (default true, false for quick_rollback). */
+    verifyBackup: boolean;
   };
 }
 
@@ -43,6 +47,8 @@ export interface NewVmRequest {
     macAddresses: 'keep' | 'regenerate';
     uuids: 'keep' | 'new';
     provisioning?: 'thin' | 'thick-lazy' | 'thick-eager';
+    /** Read the written areas back through the target and compare them with the backup (default true for a new VM). */
+    verify: boolean;
   };
 }
 
@@ -62,6 +68,8 @@ export function inPlaceRequest(request: unknown): InPlaceRequest {
       removeExistingSnapshots: o.removeExistingSnapshots ?? false,
       incrementalOrder: o.incrementalOrder ?? 'backward',
       mode: o.mode ?? 'full',
+      verify: o.verify ?? false,
+      verifyBackup: o.verifyBackup ?? (o.mode ?? 'full') !== 'quick_rollback',
     },
   };
 }
@@ -79,6 +87,7 @@ export function newVmRequest(request: unknown): NewVmRequest {
       incrementalOrder: o.incrementalOrder ?? 'backward',
       macAddresses: o.macAddresses ?? 'regenerate',
       uuids: o.uuids ?? 'new',
+      verify: o.verify ?? true,
       ...(o.provisioning ? { provisioning: o.provisioning } : {}),
     },
   };

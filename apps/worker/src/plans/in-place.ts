@@ -21,6 +21,7 @@ import {
   planRestore,
   Prisma,
   transient,
+  verifyChain,
   vcenterClientOptions,
   vcenterCredentials,
   vsphere,
@@ -33,6 +34,7 @@ import {
   type DiskWrites,
 } from '@vmrestore/core';
 import type { PlanFactory, StepContext, StepDef } from '../plan';
+import { reportStep } from './report';
 
 // In-place restore (MISSION R1): preflight → power off → [san: remove old
 // snapshots, when allowed] → temporary snapshot (advanced transports) →
@@ -100,6 +102,7 @@ export { parseDatastorePath };
 // Errors that a retry cannot fix: bad data, a wrong request, a missing disk or library.
 const PERMANENT_VDDK = new Set([
   'CHECKSUM_MISMATCH',
+  'VERIFY_MISMATCH',
   'CAPACITY_MISMATCH',
   'UNALIGNED_EXTENT',
   'INVALID_ARG',
@@ -111,10 +114,10 @@ const PERMANENT_VDDK = new Set([
   'VIX_E_NOT_SUPPORTED',
   'VIX_E_FILE_ACCESS_ERROR',
 ]);
-export function fromVddk(err: unknown): unknown {
+export function fromVddk(err: unknown, prefix = ''): unknown {
   if (!(err instanceof VddkError)) return err;
-  const code = err.code.startsWith('VIX_') || err.code === 'CANCELLED' ? err.code : `VDDK_${err.code}`;
-  return new JobError(code, err.message, PERMANENT_VDDK.has(err.code), { cause: err });
+  const code = err.code.startsWith('VIX_') || err.code === 'CANCELLED' || err.code === 'VERIFY_MISMATCH' ? err.code : `VDDK_${err.code}`;
+  return new JobError(code, prefix + err.message, PERMANENT_VDDK.has(err.code), { cause: err });
 }
 
 export function inPlacePlan(deps: RestoreDeps): PlanFactory {
@@ -217,14 +220,31 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
         }),
     };
 
+    // Quick rollback: the only areas to write (and to read back), per disk.
+    const quickAreas = (ctx: StepContext) => {
+      const quick = ctx.results.changed_areas as unknown as QuickRollbackDecision | undefined;
+      return quick?.mode === 'quick_rollback' ? new Map(pre(ctx).disks.map((d) => [d.key, areasOf(quick, d.key) ?? []])) : undefined;
+    };
+    const resolved = (ctx: StepContext) => (ctx.results.resolve_disks as { disks: Array<{ key: number; fileName: string }> }).disks.map((d) => ({ savedKey: d.key, fileName: d.fileName }));
+
+    // Every block of the chain checked before the VM is powered off: a corrupt backup leaves the VM untouched.
+    const verifyBackup: StepDef = {
+      name: 'verify_backup',
+      async run() {
+        const report = await verifyChain(deps.repo!, req.source.vm, req.source.point, { mode: 'first' });
+        const first = report.errors[0];
+        if (!report.ok && first) throw permanent(first.code, `${first.message}; the restore stopped before touching ${req.target.vm}`);
+        return { ok: true, chain: report.chain, bytesVerified: report.bytesVerified };
+      },
+    };
+
     const writeDisks: StepDef = {
       name: 'write_disks',
       run: async (ctx) => {
         // A VM powered on again since power_off (HA, an operator) must not be written under its guest.
         const state = await withVc(ctx, (client) => vsphere.getPowerState(client, vmRef(req.target.vm)));
         if (state !== 'poweredOff') throw permanent('VM_POWERED_ON', `${req.target.vm} is ${state} again: its disks are not written under a running guest`);
-        const quick = ctx.results.changed_areas as unknown as QuickRollbackDecision | undefined;
-        const within = quick?.mode === 'quick_rollback' ? new Map(pre(ctx).disks.map((d) => [d.key, areasOf(quick, d.key) ?? []])) : undefined;
+        const within = quickAreas(ctx);
         return writeAllDisks(deps, ctx, {
           ...(within ? { within } : {}),
           pre: pre(ctx),
@@ -234,8 +254,17 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
           // The target holds old data: what the point does not hold is written as zeros.
           zeroFill: true,
           fresh: false,
-          disks: (ctx.results.resolve_disks as { disks: Array<{ key: number; fileName: string }> }).disks.map((d) => ({ savedKey: d.key, fileName: d.fileName })),
+          disks: resolved(ctx),
         });
+      },
+    };
+
+    // A verified restore: what was written, read back through the same target (before the snapshot goes).
+    const verifyDisks: StepDef = {
+      name: 'verify_disks',
+      run: (ctx) => {
+        const within = quickAreas(ctx);
+        return verifyAllDisks(deps, ctx, { pre: pre(ctx), vm: req.target.vm, source: req.source, zeroFill: true, disks: resolved(ctx), ...(within ? { within } : {}) });
       },
     };
 
@@ -276,7 +305,20 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
     };
 
     return {
-      steps: [preflight, powerOff, removeSnapshots, tempSnapshot, ...(req.options.mode === 'quick_rollback' ? [changedAreas] : []), resolveDisks, writeDisks, finalizeSnapshot, powerOn],
+      steps: [
+        preflight,
+        ...(req.options.verifyBackup ? [verifyBackup] : []),
+        powerOff,
+        removeSnapshots,
+        tempSnapshot,
+        ...(req.options.mode === 'quick_rollback' ? [changedAreas] : []),
+        resolveDisks,
+        writeDisks,
+        ...(req.options.verify ? [verifyDisks] : []),
+        finalizeSnapshot,
+        powerOn,
+        reportStep(deps, job),
+      ],
       cleanup: [cleanupSnapshot, releaseLock],
     };
   };
@@ -377,8 +419,12 @@ export interface WriteAllOptions {
  * after each batch: a resumed job continues from the last one, never from
  * zero. Shared by the in-place and new-VM plans.
  */
-export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: WriteAllOptions): Promise<Record<string, unknown>> {
-  const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
+/** Each disk's copy list (planned from the repository), in a job's own scratch directory. */
+async function planDiskWrites(
+  deps: RestoreDeps,
+  ctx: StepContext,
+  o: Pick<WriteAllOptions, 'source' | 'order' | 'zeroFill' | 'within'>,
+): Promise<{ work: string; perDisk: Array<{ key: number; writes: DiskWrites }> }> {
   const repo = deps.repo!;
   const work = join(deps.config.restore.workDir, ctx.jobId);
   await mkdir(work, { recursive: true });
@@ -392,14 +438,31 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     );
     perDisk.push({ key: d.diskKey, writes });
   }
+  return { work, perDisk };
+}
+
+/** The transport this job's writes used (recorded with the checkpoints), so reads go the same way. */
+async function pinnedTransport(ctx: StepContext): Promise<string | null> {
+  const recorded = await ctx.db.diskCheckpoint.findMany({ where: { jobId: ctx.jobId } });
+  return recorded.map((c) => (c.state as { transport?: string | null } | null)?.transport).find((t): t is string => Boolean(t)) ?? null;
+}
+
+/** The distinct backup blocks a copy list reads, and a digest of their SHA-256s (the restore report's checksums). */
+function blockDigest(w: DiskWrites): { blocks: number; blockSha256Digest: string } {
+  const shas = [...new Set(w.extents.filter((e) => e.check && e.source < w.sources.length).map((e) => `${e.source}:${e.check!.offset}:${e.check!.sha256}`))].sort();
+  return { blocks: shas.length, blockSha256Digest: createHash('sha256').update(shas.map((s) => s.split(':')[2]).join('\n')).digest('hex') };
+}
+
+export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: WriteAllOptions): Promise<Record<string, unknown>> {
+  const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
+  const { work, perDisk } = await planDiskWrites(deps, ctx, o);
   const bytesOf = (w: DiskWrites, from = 0) => w.extents.slice(from).reduce((s, e) => s + e.length, 0);
   const total = perDisk.reduce((s, d) => s + bytesOf(d.writes), 0);
   let done = 0;
   const creds = o.pre.target === 'vddk' ? await credentialsFor(deps, ctx.db, ctx.job) : null;
   // One transport per job: the first write's, recorded, so disks and attempts
   // never mix SAN (base disk) with NBD/HotAdd (delta) writes.
-  const recorded = await ctx.db.diskCheckpoint.findMany({ where: { jobId: ctx.jobId } });
-  let pinned = recorded.map((c) => (c.state as { transport?: string | null } | null)?.transport).find((t): t is string => Boolean(t)) ?? null;
+  let pinned = await pinnedTransport(ctx);
   const out: Array<Record<string, unknown>> = [];
   for (const { key, writes } of perDisk) {
     const disk = o.disks.find((r) => r.savedKey === key);
@@ -454,6 +517,8 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       zeroBytes: writes.zeroBytes,
       patchUnits: writes.patchUnits,
       extents: writes.extents.length,
+      planDigest,
+      ...blockDigest(writes),
       resumedFrom,
       ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}),
     });
@@ -461,6 +526,53 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
   await rm(work, { recursive: true, force: true });
   const transports = [...new Set(out.map((x) => x.transport))];
   return { disks: out, bytes: total, transport: transports.join(','), mode: o.within ? 'quick_rollback' : 'full' };
+}
+
+/**
+ * A verified restore: reads every written area of every disk back through
+ * the same target (transport and snapshot as the writes) and compares it
+ * with the backup, block checksums checked as it reads. Read-only; a
+ * resumed job verifies again from the start.
+ */
+export async function verifyAllDisks(
+  deps: RestoreDeps,
+  ctx: StepContext,
+  o: Pick<WriteAllOptions, 'pre' | 'vm' | 'source' | 'zeroFill' | 'disks' | 'metadata' | 'within'>,
+): Promise<Record<string, unknown>> {
+  const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
+  // Backward order: the disk's final content, each sector once (forward writes overlap).
+  const { work, perDisk } = await planDiskWrites(deps, ctx, { ...o, order: 'backward' });
+  const creds = o.pre.target === 'vddk' ? await credentialsFor(deps, ctx.db, ctx.job) : null;
+  const pinned = await pinnedTransport(ctx);
+  const out: Array<Record<string, unknown>> = [];
+  const batch = deps.config.restore.writeBatchExtents;
+  for (const { key, writes } of perDisk) {
+    const disk = o.disks.find((r) => r.savedKey === key);
+    if (!disk) throw permanent('DISK_MISMATCH', `disk ${key} of the backup has no disk to verify`);
+    const target = diskTarget(deps, o.pre as PreflightResult, creds, o.vm, snapshot, disk.fileName);
+    if (target.kind === 'vddk' && pinned) target.transports = [pinned as Transport];
+    const metadata = o.metadata?.get(key);
+    let bytes = 0;
+    let ms = 0;
+    let transport: string | null = null;
+    for (let next = 0; next < writes.extents.length || (next === 0 && metadata); next += batch) {
+      const res = await copy({
+        sources: writes.sources,
+        extents: writes.extents.slice(next, next + batch),
+        target,
+        signal: ctx.signal,
+        verify: true,
+        ...(metadata && next === 0 ? { writeMetadata: metadata } : {}),
+      }).catch((e) => Promise.reject(fromVddk(e, `disk ${key} (${disk.fileName}): `)));
+      bytes += res.bytesVerified;
+      ms += res.durationMs;
+      transport = res.transport;
+      if (writes.extents.length === 0) break;
+    }
+    out.push({ key, file: disk.fileName, transport, bytesVerified: bytes, extents: writes.extents.length, durationMs: Math.round(ms), ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}) });
+  }
+  await rm(work, { recursive: true, force: true });
+  return { verified: true, disks: out, bytes: out.reduce((s, d) => s + (d.bytesVerified as number), 0) };
 }
 
 /** A digest of a disk's copy list (sources and extents), to tell whether a checkpoint's index still means the same writes. */

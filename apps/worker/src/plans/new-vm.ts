@@ -1,4 +1,5 @@
 import { assertVddkThumbprint, checkNewVm, configspec, findVmByName, newVmRequest, permanent, vsphere, type NewVmChecks } from '@vmrestore/core';
+import { reportStep } from './report';
 import type { PlanFactory, StepContext, StepDef } from '../plan';
 import {
   ensureTempSnapshot,
@@ -7,6 +8,7 @@ import {
   parseDatastorePath,
   withVcenter,
   vmRef,
+  verifyAllDisks,
   writeAllDisks,
   type RestoreDeps,
 } from './in-place';
@@ -115,9 +117,7 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
         const resolved = (ctx.results.resolve_disks as { disks: Array<{ savedKey: number; fileName: string }> }).disks;
         const point = await deps.repo!.getPoint(req.source.vm, req.source.point).catch((e) => Promise.reject(fromBackup(e)));
         // R2: the disk metadata saved at backup time, back through VixDiskLib_WriteMetadata.
-        const metadata = new Map(
-          point.disks.map((d) => [d.key, Object.fromEntries(Object.entries(d.metadata).map(([k, v]) => [k.replace(/^ddb\./, ''), v]))] as const),
-        );
+        const metadata = savedMetadata(point);
         return writeAllDisks(deps, ctx, {
           pre: p,
           vm: createdVm(ctx)!,
@@ -127,6 +127,22 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
           fresh: true,
           disks: resolved,
           metadata,
+        });
+      },
+    };
+
+    // A verified restore (default for new VMs): the written areas and the disk metadata, read back through the same target.
+    const verifyDisks: StepDef = {
+      name: 'verify_disks',
+      async run(ctx) {
+        const point = await deps.repo!.getPoint(req.source.vm, req.source.point).catch((e) => Promise.reject(fromBackup(e)));
+        return verifyAllDisks(deps, ctx, {
+          pre: pre(ctx),
+          vm: createdVm(ctx)!,
+          source: req.source,
+          zeroFill: false,
+          disks: (ctx.results.resolve_disks as { disks: Array<{ savedKey: number; fileName: string }> }).disks,
+          metadata: savedMetadata(point),
         });
       },
     };
@@ -183,8 +199,13 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
 
     return {
       // The snapshot comes before resolving the disks: writes go to the current file (R1.4), merged into the base when the snapshot is removed.
-      steps: [preflight, createVm, applyVideo, tempSnapshot, resolveDisks, writeDisks, removeSnapshot, cbtRestore, powerOn],
+      steps: [preflight, createVm, applyVideo, tempSnapshot, resolveDisks, writeDisks, ...(req.options.verify ? [verifyDisks] : []), removeSnapshot, cbtRestore, powerOn, reportStep(deps, job)],
       cleanup: [cleanupSnapshot, removeIncomplete],
     };
   };
+}
+
+/** The disk metadata saved at backup time, per disk key, as VixDiskLib keys (without "ddb."). */
+function savedMetadata(point: { disks: Array<{ key: number; metadata: Record<string, string> }> }): Map<number, Record<string, string>> {
+  return new Map(point.disks.map((d) => [d.key, Object.fromEntries(Object.entries(d.metadata).map(([k, v]) => [k.replace(/^ddb\./, ''), v]))] as const));
 }
