@@ -107,6 +107,21 @@ it('restores a full point in place through the file target: bytes, power state, 
   for (const d of after.info.disks) expectDiskEquals(d.fileName, chain, 'p0', d.key);
 });
 
+it('chooses the transport per disk: SAN only for thick disks (or an override), never mixed, and says why', async () => {
+  const vm = vms.DC0_H0_VM1!;
+  await renv.backupFor(vm.moref, 'h0vm1-tr', { incrementals: 0, seed: 2 });
+  const dry = (options: Record<string, unknown>) =>
+    http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source: { vm: 'h0vm1-tr', point: 'p0' }, target: { vm: vm.moref }, options, dryRun: true });
+  const thin = await dry({ transports: ['san', 'nbdssl'] });
+  expect(thin.body.disks.map((d: any) => [d.transports, d.transportReason])).toEqual(thin.body.disks.map(() => [['nbdssl'], expect.stringContaining('thin disk')]));
+  expect(thin.body.needsSnapshot).toBe(true);
+  const key = thin.body.disks[0].key;
+  const only = await dry({ transports: ['san'] });
+  expect([only.status, only.body.code, only.body.detail]).toEqual([422, 'DRY_RUN_REFUSED', expect.stringContaining('TRANSPORT_UNAVAILABLE')]);
+  const forced = await dry({ transports: ['san'], diskTransports: { [key]: ['san'] } });
+  expect(forced.body.disks[0]).toMatchObject({ transports: ['san'], transportReason: 'options.diskTransports' });
+});
+
 it('restores a point deep in an incremental chain through VDDK (nbdssl): temporary snapshot made and removed', async () => {
   const vm = vms.DC0_H0_VM1!;
   const chain = await renv.backupFor(vm.moref, 'h0vm1', { incrementals: 4, seed: 5 });
@@ -152,6 +167,8 @@ it('restores a VM that already has a snapshot, by its delta file name, and keeps
 
 it('refuses a SAN restore of a VM with snapshots before touching it, unless allowed', async () => {
   const vm = vms.DC0_C0_RP0_VM0!; // still has "before-patch"
+  // SAN writes thick disks only (vcsim's are thin): this VM's disks are thick from here on.
+  await renv.sim.setProvisioning(vm.moref, 'thick-eager');
   await renv.sim.clearCalls();
   const r = await restore(vm.moref, { vm: 'c0vm0', point: 'p1' }, { transports: ['san'] });
   const job = await ended(r.body.id);
@@ -233,6 +250,7 @@ describe('injected vCenter faults', () => {
   });
 
   it('transient faults on power off and on the SAN revert are retried, and the restore completes', async () => {
+    await renv.sim.setProvisioning(vm.moref, 'thick-lazy');
     await renv.sim.injectFault({ method: 'PowerOffVM_Task', moref: vm.moref, fault: 'TaskInProgress', count: 1 });
     await renv.sim.injectFault({ method: 'RevertToSnapshot_Task', fault: 'TaskInProgress', count: 1 });
     const job = await ended((await restore(vm.moref, { vm: 'faults-vm', point: 'p1' }, { transports: ['san'] })).body.id);

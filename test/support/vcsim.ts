@@ -48,6 +48,8 @@ export interface Vcsim {
   calls(method?: string): Promise<CallLogEntry[]>;
   clearCalls(): Promise<void>;
   expireSessions(): Promise<number>;
+  /** The provisioning a VM's flat disks report (vcsim's are thin; SAN restores need thick). */
+  setProvisioning(vm: string, type: 'thin' | 'thick-lazy' | 'thick-eager'): Promise<void>;
   /** CBT of a live VM's disk (docs/vcsim-harness.md): declare what a guest changed. */
   cbt: {
     /** CBT on; `changeId` becomes the disk's current one (the state a backup saw). */
@@ -60,6 +62,12 @@ export interface Vcsim {
     /** How many bytes of the disk one QueryChangedDiskAreas answer covers. */
     page(bytes: number): Promise<void>;
   };
+  /**
+   * The next `count` RemoveSnapshot_Task calls of this snapshot fail half-way:
+   * it leaves the tree, its delta disks stay, runtime.consolidationNeeded is
+   * set (docs/vcsim-harness.md "Consolidation"). -1: every call.
+   */
+  failRemovalLeavingDeltas(snapshot: string, count?: number): Promise<void>;
   /** Local path of a datastore path "[LocalDS_0] vm/vm.vmdk". */
   localPath(dsPath: string): string;
   stop(): Promise<void>;
@@ -143,12 +151,20 @@ export async function startVcsim(flags: string[] = []): Promise<Vcsim> {
     async expireSessions() {
       return ((await api('POST', '/sessions/expire')).json as { expired: number }).expired;
     },
+    async setProvisioning(vm, type) {
+      const r = await api('POST', '/disks/provisioning', { vm, type });
+      if (r.status !== 200) throw new Error(`POST /disks/provisioning: ${r.status} ${JSON.stringify(r.json)}`);
+    },
     cbt: {
       baseline: async (vm, disk, changeId) => cbtCall('/cbt', { vm, disk, changeId }),
       changed: async (vm, disk, areas) => cbtCall('/cbt/changes', { vm, disk, areas }),
       reset: async (vm, disk) => cbtCall('/cbt/reset', { vm, disk }),
       disable: async (vm) => void (await cbtCall('/cbt/disable', { vm })),
       page: async (bytes) => void (await cbtCall('/cbt/page', { bytes })),
+    },
+    async failRemovalLeavingDeltas(snapshot, count = 1) {
+      const r = await api('POST', '/snapshots/fail-leaving-deltas', { moref: snapshot, count });
+      if (r.status !== 201) throw new Error(`POST /snapshots/fail-leaving-deltas: ${r.status} ${JSON.stringify(r.json)}`);
     },
     localPath(dsPath) {
       const m = /^\[([^\]]+)\] (.*)$/.exec(dsPath);

@@ -304,5 +304,7 @@ func (h *harness) controlHandler() http.Handler {
 		writeJSON(w, 200, map[string]int{"expired": h.expireAll()})
 	})
 	h.cbtControl(mux)
+	h.provisioningControl(mux)
+	h.consolidateControl(mux) // consolidate.go
 	return mux
 }

@@ -23,7 +23,7 @@ export interface DryRunResult {
   transports: string[];
   needsSnapshot: boolean;
   chain: string[];
-  disks: Array<{ key: number; capacityBytes: number; writeBytes: number; dataBytes: number; zeroBytes: number }>;
+  disks: Array<{ key: number; capacityBytes: number; writeBytes: number; dataBytes: number; zeroBytes: number; transports?: string[]; transportReason?: string }>;
   bytes: number;
   warnings: Array<{ code: string; message: string }>;
   vm?: { moref: string; name: string; powerState: string; snapshots: number };
@@ -45,7 +45,15 @@ export async function dryRunRestore(deps: { db: Db; keyring: Keyring | null; con
       const plan = await planRestore(deps.repo!, body.source.vm, body.source.point).catch((e) => Promise.reject(backupJobError(e)));
       const disks = plan.disks.map((d) => {
         const zeroBytes = body.kind === 'in_place' ? planZeroExtents(d).reduce((s, z) => s + z.length, 0) : 0;
-        return { key: d.diskKey, capacityBytes: d.capacityBytes, writeBytes: d.bytes + zeroBytes, dataBytes: d.bytes, zeroBytes };
+        const choice = c.diskTransports.find((x) => x.key === d.diskKey);
+        return {
+          key: d.diskKey,
+          ...(choice ? { transports: choice.transports, transportReason: choice.reason } : {}),
+          capacityBytes: d.capacityBytes,
+          writeBytes: d.bytes + zeroBytes,
+          dataBytes: d.bytes,
+          zeroBytes,
+        };
       });
       const bytes = disks.reduce((s, d) => s + d.writeBytes, 0);
       const common = {

@@ -27,6 +27,8 @@ export interface InPlaceRequest {
     gracefulShutdownSeconds: number;
     removeExistingSnapshots: boolean;
     incrementalOrder: 'backward' | 'forward';
+    /** Per saved disk key, the VDDK transports to try for that disk (overrides the thin/thick rule). */
+    diskTransports?: Record<string, string[]>;
     /** quick_rollback: write only what CBT says changed since the point (falls back to full, with the reason). */
     mode: 'full' | 'quick_rollback';
     /** Read the written areas back through the target and compare them with the backup (default false in place). */
@@ -47,6 +49,8 @@ export interface NewVmRequest {
     macAddresses: 'keep' | 'regenerate';
     uuids: 'keep' | 'new';
     provisioning?: 'thin' | 'thick-lazy' | 'thick-eager';
+    /** Per saved disk key, the VDDK transports to try for that disk (overrides the thin/thick rule). */
+    diskTransports?: Record<string, string[]>;
     /** Read the written areas back through the target and compare them with the backup (default true for a new VM). */
     verify: boolean;
   };
@@ -67,6 +71,7 @@ export function inPlaceRequest(request: unknown): InPlaceRequest {
       gracefulShutdownSeconds: o.gracefulShutdownSeconds ?? 0,
       removeExistingSnapshots: o.removeExistingSnapshots ?? false,
       incrementalOrder: o.incrementalOrder ?? 'backward',
+      ...(o.diskTransports ? { diskTransports: o.diskTransports } : {}),
       mode: o.mode ?? 'full',
       verify: o.verify ?? false,
       verifyBackup: o.verifyBackup ?? (o.mode ?? 'full') !== 'quick_rollback',
@@ -88,6 +93,7 @@ export function newVmRequest(request: unknown): NewVmRequest {
       macAddresses: o.macAddresses ?? 'regenerate',
       uuids: o.uuids ?? 'new',
       verify: o.verify ?? true,
+      ...(o.diskTransports ? { diskTransports: o.diskTransports } : {}),
       ...(o.provisioning ? { provisioning: o.provisioning } : {}),
     },
   };
@@ -127,6 +133,53 @@ function chooseTarget(config: Config, wanted: string[], fileReachable: boolean):
   throw permanent('TRANSPORT_UNAVAILABLE', `no requested transport (${wanted.join(', ')}) can reach these disks: ${why.join('; ')}`);
 }
 
+/** The transports a disk's writes may use, and why. */
+export interface DiskTransportChoice {
+  key: number;
+  transports: VddkTransport[];
+  reason: string;
+}
+
+const SAN_ONLY_THICK = 'thin disk: SAN writes only thick disks';
+const SAN_NO_MIX = 'SAN dropped: a SAN restore ends with a revert that would discard the other disks\' writes, so one restore never mixes SAN with other transports';
+
+/**
+ * The transports of each disk by rule (pure): SAN only for thick disks,
+ * the other requested transports (hotadd, nbdssl, nbd) for thin ones; a
+ * per-disk override wins; and never SAN for some disks and not for others.
+ */
+export function chooseDiskTransports(requested: string[], disks: Array<{ key: number; thin: boolean }>, overrides: Record<string, string[]> = {}): DiskTransportChoice[] {
+  const vddk = (list: string[]) => list.filter((t): t is VddkTransport => (VDDK_TRANSPORTS as string[]).includes(t));
+  const base = vddk(requested);
+  const out = disks.map((d): DiskTransportChoice => {
+    const o = overrides[String(d.key)];
+    if (o) return { key: d.key, transports: vddk(o), reason: 'options.diskTransports' };
+    if (d.thin && base.includes('san')) return { key: d.key, transports: base.filter((t) => t !== 'san'), reason: SAN_ONLY_THICK };
+    return { key: d.key, transports: base, reason: d.thin ? 'thin disk: as requested' : 'thick disk: as requested' };
+  });
+  const someSan = out.some((c) => c.transports.includes('san'));
+  const someWithout = out.some((c) => c.transports.length > 0 && !c.transports.includes('san')) || out.some((c) => c.transports.length === 0);
+  if (someSan && someWithout) {
+    for (const c of out) {
+      if (!c.transports.includes('san')) continue;
+      const rest = c.transports.filter((t) => t !== 'san');
+      if (!rest.length) throw permanent('TRANSPORT_UNAVAILABLE', `disk ${c.key} can only use SAN, but other disks of this restore cannot: ${SAN_NO_MIX}`);
+      c.transports = rest;
+      c.reason = `${c.reason}; ${SAN_NO_MIX}`;
+    }
+  }
+  for (const c of out) {
+    if (!c.transports.length) {
+      throw permanent('TRANSPORT_UNAVAILABLE', `no requested transport can write disk ${c.key} (${c.reason}): allow hotadd, nbdssl or nbd, or set options.diskTransports`);
+    }
+  }
+  return out;
+}
+
+/** The job's transports: every disk's, in the order requested. */
+const unionTransports = (requested: string[], choices: DiskTransportChoice[]): VddkTransport[] =>
+  requested.filter((t) => choices.some((c) => c.transports.includes(t as VddkTransport))) as VddkTransport[];
+
 export interface InPlaceChecks {
   vm: string;
   vmName: string;
@@ -136,6 +189,8 @@ export interface InPlaceChecks {
   powerStateBefore: string;
   target: 'file' | 'vddk';
   vddkTransports: VddkTransport[];
+  /** VDDK target: each disk's transports and why (the thin/thick rule). */
+  diskTransports: DiskTransportChoice[];
   needsSnapshot: boolean;
   snapshotsBefore: number;
   disks: Array<{ key: number; capacityBytes: number; vmCapacityBytes: number; fileName: string }>;
@@ -171,7 +226,11 @@ export async function checkInPlace(
   }
 
   const fileReachable = vmDisks.every((d) => config.restore.datastorePaths[parseDatastorePath(d.fileName).datastore] !== undefined);
-  const { target, vddkTransports } = chooseTarget(config, req.options.transports, fileReachable);
+  const chosen = chooseTarget(config, req.options.transports, fileReachable);
+  const { target } = chosen;
+  const diskTransports =
+    target === 'vddk' ? chooseDiskTransports(chosen.vddkTransports, point.disks.map((d) => ({ key: d.key, thin: vmDisks.find((v) => v.key === d.key)!.thinProvisioned })), req.options.diskTransports) : [];
+  const vddkTransports = target === 'vddk' ? unionTransports(chosen.vddkTransports, diskTransports) : chosen.vddkTransports;
   if (target === 'vddk' && vddkTransports.includes('san') && snaps.length > 0 && !req.options.removeExistingSnapshots) {
     throw permanent('SAN_SNAPSHOTS_PRESENT', `${req.target.vm} has ${snaps.length} snapshot(s); a SAN restore needs them removed: allow it with options.removeExistingSnapshots`);
   }
@@ -183,6 +242,7 @@ export async function checkInPlace(
     powerStateBefore: info.powerState,
     target,
     vddkTransports,
+    diskTransports,
     needsSnapshot: target === 'vddk' && vddkTransports.some((t) => ADVANCED_TRANSPORTS.includes(t)),
     snapshotsBefore: snaps.length,
     disks,
@@ -202,6 +262,8 @@ export interface NewVmChecks {
   placements: configspec.DiskPlacement[];
   target: 'file' | 'vddk';
   vddkTransports: VddkTransport[];
+  /** VDDK target: each disk's transports and why (the thin/thick rule). */
+  diskTransports: DiskTransportChoice[];
   needsSnapshot: boolean;
   cbtAfter: boolean;
   chain: string[];
@@ -329,7 +391,17 @@ export async function checkNewVm(
   spec.deviceChange = (spec.deviceChange ?? []).filter((c) => c.device._type !== 'VirtualMachineVideoCard');
 
   const fileReachable = built.disks.every((d) => !d.rdm && config.restore.datastorePaths[d.datastore] !== undefined);
-  const { target, vddkTransports } = chooseTarget(config, req.options.transports, fileReachable);
+  const chosen = chooseTarget(config, req.options.transports, fileReachable);
+  const { target } = chosen;
+  const diskTransports =
+    target === 'vddk'
+      ? chooseDiskTransports(
+          chosen.vddkTransports,
+          built.disks.map((d) => ({ key: d.savedKey, thin: !d.rdm && (d.provisioning ?? savedProvisioning(point.config, d.savedKey)) === 'thin' })),
+          req.options.diskTransports,
+        )
+      : [];
+  const vddkTransports = target === 'vddk' ? unionTransports(chosen.vddkTransports, diskTransports) : chosen.vddkTransports;
   return {
     name,
     folder: folder.value,
@@ -341,6 +413,7 @@ export async function checkNewVm(
     placements: built.disks,
     target,
     vddkTransports,
+    diskTransports,
     needsSnapshot: target === 'vddk' && vddkTransports.some((t) => ADVANCED_TRANSPORTS.includes(t)),
     cbtAfter: point.config.changeTrackingEnabled === true,
     chain,

@@ -151,5 +151,7 @@ export interface VmDisk {
   /** Descriptor file names, current first, base last. */
   chain: string[];
   changeId: string | undefined;
+  /** Thin provisioned (flat VMDK backings); false for thick and RDM disks. */
+  thinProvisioned: boolean;
   rdm?: { lunUuid: string | undefined; deviceName: string | undefined; compatibilityMode: string | undefined };
 }

@@ -74,6 +74,7 @@ export function vmDisks(devices: VirtualDevice[]): VmDisk[] {
       fileName: b.fileName ?? '',
       chain,
       changeId: b.changeId,
+      thinProvisioned: b.thinProvisioned === true,
     };
     if (b._type === 'VirtualDiskRawDiskMappingVer1BackingInfo') {
       disk.rdm = { lunUuid: b.lunUuid, deviceName: b.deviceName, compatibilityMode: b.compatibilityMode };

@@ -399,7 +399,7 @@ export async function lockVm(db: Db, vcenterId: string, vm: string, jobId: strin
 }
 
 export interface WriteAllOptions {
-  pre: Pick<PreflightResult, 'target' | 'vddkTransports'>;
+  pre: Pick<PreflightResult, 'target' | 'vddkTransports'> & { diskTransports?: PreflightResult['diskTransports'] };
   vm: string;
   source: { vm: string; point: string };
   order: 'backward' | 'forward';
@@ -441,6 +441,16 @@ async function planDiskWrites(
   return { work, perDisk };
 }
 
+/** A disk's transports by the rule of preflight (older jobs: the job's list). */
+function transportsFor(pre: WriteAllOptions['pre'], key: number): Transport[] {
+  return (pre.diskTransports?.find((c) => c.key === key)?.transports ?? pre.vddkTransports) as Transport[];
+}
+
+/** The transport already used (by this disk, else by the job) when the disk may use it: attempts never switch. */
+function pinFor(allowed: Transport[], used: string | null | undefined): Transport[] {
+  return used && allowed.includes(used as Transport) ? [used as Transport] : allowed;
+}
+
 /** The transport this job's writes used (recorded with the checkpoints), so reads go the same way. */
 async function pinnedTransport(ctx: StepContext): Promise<string | null> {
   const recorded = await ctx.db.diskCheckpoint.findMany({ where: { jobId: ctx.jobId } });
@@ -470,6 +480,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     const file = disk.fileName;
     const target = diskTarget(deps, o.pre as PreflightResult, creds, o.vm, snapshot, file);
     if (target.kind === 'file' && o.fresh) target.fresh = true;
+    const allowed = transportsFor(o.pre, key);
     // The checkpoint is an index into this exact list: resume only if the list is the same.
     const planDigest = digestWrites(writes, work);
     const cp = await ctx.checkpoint.load(key);
@@ -490,7 +501,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       let bytes = 0;
       while (end < writes.extents.length && end - next < batch && bytes < maxBatchBytes) bytes += writes.extents[end++]!.length;
       const base = done;
-      if (target.kind === 'vddk' && pinned) target.transports = [pinned as Transport];
+      if (target.kind === 'vddk') target.transports = pinFor(allowed, transport ?? pinned);
       const res = await copy({
         sources: writes.sources,
         extents: writes.extents.slice(next, end),
@@ -550,7 +561,8 @@ export async function verifyAllDisks(
     const disk = o.disks.find((r) => r.savedKey === key);
     if (!disk) throw permanent('DISK_MISMATCH', `disk ${key} of the backup has no disk to verify`);
     const target = diskTarget(deps, o.pre as PreflightResult, creds, o.vm, snapshot, disk.fileName);
-    if (target.kind === 'vddk' && pinned) target.transports = [pinned as Transport];
+    const written = (await ctx.checkpoint.load(key))?.state?.transport as string | undefined;
+    if (target.kind === 'vddk') target.transports = pinFor(transportsFor(o.pre, key), written ?? pinned);
     const metadata = o.metadata?.get(key);
     let bytes = 0;
     let ms = 0;
