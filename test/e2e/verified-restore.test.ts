@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileBackupRepository, canonicalJson, planRestore, vsphere, verifyDocument } from '@vmrestore/core';
+import { FileBackupRepository, canonicalJson, generateFixtureChain, planRestore, vsphere, verifyDocument } from '@vmrestore/core';
 import { apiCalls } from '../support/api';
 import { startApi, stop, type Proc } from '../support/processes';
 import { startRestoreEnv, startWorkerProcess, type RestoreEnv } from '../support/restore-env';
@@ -19,6 +19,12 @@ let h0vm1: string;
 
 const restoreNew = (name: string, point: string, options: Record<string, unknown>) =>
   http('POST', '/v1/restores', '/v1/restores', { kind: 'new_vm', vcenter: renv.vcenterName, source: { vm: 'vr-src', point }, target: { name, datastore: 'LocalDS_0' }, options });
+
+/** The local flat extent behind a datastore path's descriptor. */
+function flatOf(dsPath: string): string {
+  const descriptor = renv.sim.localPath(dsPath);
+  return join(descriptor, '..', /^RW \d+ FLAT "([^"]+)"/m.exec(readFileSync(descriptor, 'utf8'))![1]!);
+}
 
 async function vmByName(name: string) {
   const c = await renv.client();
@@ -147,5 +153,45 @@ it('a corrupt backup is refused before an in-place restore powers the VM off (th
     expect(await vsphere.getPowerState(c2, { type: 'VirtualMachine', value: h0vm1 })).toBe('poweredOn');
   } finally {
     await c2.close();
+  }
+});
+
+it('writes and verifies the disks of a VM in parallel (VMRESTORE_DISK_PARALLELISM, default 2): their writes interleave, every disk exact', async () => {
+  const MiB = 1024 * 1024;
+  const two = await generateFixtureChain({ root: renv.root, vmId: 'vr-two', disks: [{ key: 2000, capacityBytes: 8 * MiB }, { key: 2001, capacityBytes: 8 * MiB }], incrementals: 1, seed: 12 });
+  const logBefore = renv.vddkLog().length;
+  renv.setVddk({ writeDelayMs: 20 });
+  try {
+    const job = await ended(
+      (await http('POST', '/v1/restores', '/v1/restores', { kind: 'new_vm', vcenter: renv.vcenterName, source: { vm: 'vr-two', point: 'p1' }, target: { name: 'vr-two', datastore: 'LocalDS_0' }, options: { transports: ['nbdssl'], powerOn: false } })).body.id,
+    );
+    expect([job.state, job.error]).toEqual(['succeeded', null]);
+    const write = step(job, 'write_disks').result;
+    expect(write.parallelDisks).toBe(2);
+    expect(write.disks).toHaveLength(2);
+    // Each disk's extent file is named after its descriptor (the delta files are gone once the snapshot is removed).
+    const files = write.disks.map((d: any) => `/${String(d.file).split('/').pop()!.replace(/\.vmdk$/, '')}-`);
+    const writes = renv.vddkLog().slice(logBefore).split('\n').filter((l) => l.startsWith('VixDiskLib_Write '));
+    const at = (f: string) => writes.map((l, i) => (l.includes(f) ? i : -1)).filter((i) => i >= 0);
+    const [a, b] = [at(files[0]), at(files[1])];
+    expect(a.length).toBeGreaterThan(0);
+    expect(b.length).toBeGreaterThan(0);
+    // Interleaved: each disk had a write before the other's last one.
+    expect(Math.min(...b)).toBeLessThan(Math.max(...a));
+    expect(Math.min(...a)).toBeLessThan(Math.max(...b));
+    expect(step(job, 'verify_disks').result.bytes).toBe(write.bytes);
+    const c = await renv.client();
+    try {
+      const info = await vsphere.getVmInfo(c, (await vmByName('vr-two'))!);
+      for (const [i, d] of info.disks.entries()) {
+        const flat = readFileSync(flatOf(d.fileName));
+        const want = two.points[1]!.images.get([2000, 2001][i]!)!;
+        expect(flat.subarray(0, want.length).equals(want)).toBe(true);
+      }
+    } finally {
+      await c.close();
+    }
+  } finally {
+    renv.setVddk({ writeDelayMs: 0 });
   }
 });

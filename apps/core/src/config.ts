@@ -37,6 +37,8 @@ export interface Config {
     vsphereTaskTimeoutMs: number;
     /** Extents per write batch: progress is checkpointed after each batch. */
     writeBatchExtents: number;
+    /** Disks of one job written (and verified) at the same time. */
+    diskParallelism: number;
     /** Where `export` jobs write standalone VMDKs (one directory per export); null = exports unavailable. */
     exportRoot: string | null;
   };
@@ -139,6 +141,7 @@ export function loadConfig(env: Env = process.env): Config {
       vsphereMaxSessions: int('VMRESTORE_VSPHERE_MAX_SESSIONS', 4, 1, 64),
       vsphereTaskTimeoutMs: int('VMRESTORE_VSPHERE_TASK_TIMEOUT_MS', 30 * 60_000, 1_000, 24 * 3600_000),
       writeBatchExtents: int('VMRESTORE_WRITE_BATCH_EXTENTS', 4096, 1, 1_000_000),
+      diskParallelism: int('VMRESTORE_DISK_PARALLELISM', 2, 1, 16),
       exportRoot: env.VMRESTORE_EXPORT_ROOT || null,
     },
     log: {

@@ -466,15 +466,20 @@ function blockDigest(w: DiskWrites): { blocks: number; blockSha256Digest: string
 export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: WriteAllOptions): Promise<Record<string, unknown>> {
   const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
   const { work, perDisk } = await planDiskWrites(deps, ctx, o);
-  const bytesOf = (w: DiskWrites, from = 0) => w.extents.slice(from).reduce((s, e) => s + e.length, 0);
+  const bytesOf = (w: DiskWrites) => w.extents.reduce((s, e) => s + e.length, 0);
   const total = perDisk.reduce((s, d) => s + bytesOf(d.writes), 0);
-  let done = 0;
+  // Progress of the whole step: each disk's committed bytes plus its copy in flight.
+  const committed = new Map<number, number>();
+  const inFlight = new Map<number, number>();
+  const doneNow = () => [...committed.values(), ...inFlight.values()].reduce((a, b) => a + b, 0);
   const creds = o.pre.target === 'vddk' ? await credentialsFor(deps, ctx.db, ctx.job) : null;
-  // One transport per job: the first write's, recorded, so disks and attempts
-  // never mix SAN (base disk) with NBD/HotAdd (delta) writes.
+  // The transport the job's writes began with, preferred by every disk that
+  // may use it; a disk's own retries keep the transport it started with.
   let pinned = await pinnedTransport(ctx);
-  const out: Array<Record<string, unknown>> = [];
-  for (const { key, writes } of perDisk) {
+  const batch = deps.config.restore.writeBatchExtents;
+  const maxBatchBytes = 256 * 1024 * 1024;
+
+  const writeDisk = async ({ key, writes }: { key: number; writes: DiskWrites }): Promise<Record<string, unknown>> => {
     const disk = o.disks.find((r) => r.savedKey === key);
     if (!disk) throw permanent('DISK_MISMATCH', `disk ${key} of the backup has no disk to write to`);
     const file = disk.fileName;
@@ -490,17 +495,17 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       next = 0;
     }
     const resumedFrom = next;
-    done += bytesOf(writes) - bytesOf(writes, next);
+    const diskTotal = bytesOf(writes);
+    let diskDone = 0;
+    for (let i = 0; i < next; i++) diskDone += writes.extents[i]!.length;
+    committed.set(key, diskDone);
     let transport = (cp?.state?.transport as string | undefined) ?? null;
     const metadata = o.metadata?.get(key);
     let metadataWritten = Boolean(cp?.state?.metadataWritten);
-    const batch = deps.config.restore.writeBatchExtents;
-    const maxBatchBytes = 256 * 1024 * 1024;
     while (next < writes.extents.length || (metadata && !metadataWritten)) {
       let end = next;
       let bytes = 0;
       while (end < writes.extents.length && end - next < batch && bytes < maxBatchBytes) bytes += writes.extents[end++]!.length;
-      const base = done;
       if (target.kind === 'vddk') target.transports = pinFor(allowed, transport ?? pinned);
       const res = await copy({
         sources: writes.sources,
@@ -508,22 +513,27 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
         target,
         signal: ctx.signal,
         ...(metadata && !metadataWritten ? { writeMetadata: metadata } : {}),
-        onProgress: (pr) => void ctx.progress(base + pr.bytesDone, total).catch(() => undefined),
-      }).catch((e) => Promise.reject(fromVddk(e)));
+        onProgress: (pr) => {
+          inFlight.set(key, pr.bytesDone);
+          void ctx.progress(doneNow(), total).catch(() => undefined);
+        },
+      }).catch((e) => Promise.reject(fromVddk(e, perDisk.length > 1 ? `disk ${key}: ` : '')));
       transport = res.transport;
       pinned = pinned ?? res.transport;
       metadataWritten = metadataWritten || Boolean(metadata);
-      done += bytes;
+      diskDone += bytes;
       next = end;
+      inFlight.delete(key);
+      committed.set(key, diskDone);
       // Recorded before the next batch: a resumed job continues here, never from zero.
-      await ctx.checkpoint.save(key, { bytesDone: bytesOf(writes) - bytesOf(writes, next), bytesTotal: bytesOf(writes), nextExtent: next, state: { transport, metadataWritten, planDigest } });
-      await ctx.progress(done, total);
+      await ctx.checkpoint.save(key, { bytesDone: diskDone, bytesTotal: diskTotal, nextExtent: next, state: { transport, metadataWritten, planDigest } });
+      await ctx.progress(doneNow(), total);
     }
-    out.push({
+    return {
       key,
       file,
       transport,
-      bytes: bytesOf(writes),
+      bytes: diskTotal,
       dataBytes: writes.dataBytes,
       zeroBytes: writes.zeroBytes,
       patchUnits: writes.patchUnits,
@@ -532,11 +542,38 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       ...blockDigest(writes),
       resumedFrom,
       ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}),
-    });
-  }
+    };
+  };
+
+  // Disks in parallel, up to VMRESTORE_DISK_PARALLELISM at a time (each its own copy threads and checkpoint).
+  const out = await mapLimited(perDisk, deps.config.restore.diskParallelism, writeDisk);
   await rm(work, { recursive: true, force: true });
   const transports = [...new Set(out.map((x) => x.transport))];
-  return { disks: out, bytes: total, transport: transports.join(','), mode: o.within ? 'quick_rollback' : 'full' };
+  return { disks: out, bytes: total, transport: transports.join(','), mode: o.within ? 'quick_rollback' : 'full', parallelDisks: Math.min(perDisk.length, deps.config.restore.diskParallelism) };
+}
+
+/**
+ * fn over items, at most `limit` at a time, results in the items' order. On
+ * the first failure no new item starts; the ones running finish (a copy is
+ * never abandoned mid-batch), then the failure is thrown.
+ */
+export async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed: { err: unknown } | null = null;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!);
+      } catch (err) {
+        failed = failed ?? { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+  if (failed) throw (failed as { err: unknown }).err;
+  return results;
 }
 
 /**
@@ -555,9 +592,8 @@ export async function verifyAllDisks(
   const { work, perDisk } = await planDiskWrites(deps, ctx, { ...o, order: 'backward' });
   const creds = o.pre.target === 'vddk' ? await credentialsFor(deps, ctx.db, ctx.job) : null;
   const pinned = await pinnedTransport(ctx);
-  const out: Array<Record<string, unknown>> = [];
   const batch = deps.config.restore.writeBatchExtents;
-  for (const { key, writes } of perDisk) {
+  const verifyDisk = async ({ key, writes }: { key: number; writes: DiskWrites }): Promise<Record<string, unknown>> => {
     const disk = o.disks.find((r) => r.savedKey === key);
     if (!disk) throw permanent('DISK_MISMATCH', `disk ${key} of the backup has no disk to verify`);
     const target = diskTarget(deps, o.pre as PreflightResult, creds, o.vm, snapshot, disk.fileName);
@@ -581,8 +617,9 @@ export async function verifyAllDisks(
       transport = res.transport;
       if (writes.extents.length === 0) break;
     }
-    out.push({ key, file: disk.fileName, transport, bytesVerified: bytes, extents: writes.extents.length, durationMs: Math.round(ms), ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}) });
-  }
+    return { key, file: disk.fileName, transport, bytesVerified: bytes, extents: writes.extents.length, durationMs: Math.round(ms), ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}) };
+  };
+  const out = await mapLimited(perDisk, deps.config.restore.diskParallelism, verifyDisk);
   await rm(work, { recursive: true, force: true });
   return { verified: true, disks: out, bytes: out.reduce((s, d) => s + (d.bytesVerified as number), 0) };
 }
