@@ -7,6 +7,7 @@
         "src/copy_job.cc",
         "src/descriptor.cc",
         "src/file_sink.cc",
+        "src/rate_limiter.cc",
         "src/sha256.cc",
         "src/vddk_library.cc",
         "src/vddk_sink.cc"

@@ -7,6 +7,12 @@
 //   event_loop_p99_ms  event-loop delay p99 while the full copy runs (perf_hooks, 1 ms
 //                      resolution; event_loop_p99_idle_ms is the same measure with no copy)
 //   rss_growth_mib     peak RSS growth during the full copy
+//   throttled_*        the sparse run's data copied under maxBytesPerSec = half the full copy's
+//                      rate: throttled_copy_mib_per_s end to end (the final fsync included, which
+//                      the cap does not pace), throttled_write_phase_mib_per_s up to the last
+//                      progress report before the flush, throttled_vs_cap_ratio = write phase / cap
+//   unthrottled_with_limiter_unset_vs_baseline_ratio  the same copy with an unset (0) shared
+//                      limiter vs none (time of none / time with; best of 3 each, order alternated)
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
@@ -24,6 +30,7 @@ if (!fs.existsSync(facade)) {
   process.exit(2);
 }
 const { copy } = require(facade);
+const { createRateLimiter } = require(facade);
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -137,6 +144,36 @@ try {
   line('sparse_copy_s', sparseSecs.toFixed(2));
   line('dense_copy_s', denseSecs.toFixed(2));
   line('sparse_vs_dense_time_ratio', (sparseSecs / denseSecs).toFixed(3));
+
+  // Bandwidth caps: a capped copy, and the cost of an unset limiter.
+  const denseExtents = extentsOf(data, 64 * MiB, (off) => off);
+  const copyOnce = async (extra) => {
+    const file = path.join(dir, 'throttle.raw');
+    sparseFile(file, data);
+    const secs = await timed(() => copy({ sources: [src], extents: denseExtents, target: { kind: 'file', path: file }, ...extra }));
+    fs.rmSync(file);
+    return secs;
+  };
+  const capRate = Math.max(MiB, Math.round(size / copySecs / 2));
+  const cappedReports = [];
+  const cappedSecs = await copyOnce({ maxBytesPerSec: capRate, progressIntervalMs: 100, onProgress: (p) => cappedReports.push(p) });
+  // The last report is made after the flush; the one before it ends the write phase.
+  const writePhaseRate = (cappedReports.at(-2) ?? cappedReports.at(-1)).rateBytesPerSec;
+  const unsetLimiter = createRateLimiter(0);
+  let baseBest = Infinity;
+  let unsetBest = Infinity;
+  for (let i = 0; i < 3; i++) {
+    // alternate which goes first, so neither always inherits the other's writeback
+    for (const unset of i % 2 ? [true, false] : [false, true]) {
+      if (unset) unsetBest = Math.min(unsetBest, await copyOnce({ rateLimiter: unsetLimiter }));
+      else baseBest = Math.min(baseBest, await copyOnce({}));
+    }
+  }
+  line('throttle_cap_mib_per_s', (capRate / MiB).toFixed(1));
+  line('throttled_copy_mib_per_s', (data / MiB / cappedSecs).toFixed(1));
+  line('throttled_write_phase_mib_per_s', (writePhaseRate / MiB).toFixed(1));
+  line('throttled_vs_cap_ratio', (writePhaseRate / capRate).toFixed(3));
+  line('unthrottled_with_limiter_unset_vs_baseline_ratio', (baseBest / unsetBest).toFixed(3));
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "copy_job.h"
+#include "rate_limiter.h"
 #include "sink.h"
 #include "spec.h"
 #include "vddk_library.h"
@@ -113,6 +114,39 @@ uint64_t U64(const Napi::Object& o, const char* key) {
   return static_cast<uint64_t>(o.Get(key).As<Napi::Number>().Int64Value());
 }
 
+// A RateLimiter handed to JS: an External owning one reference to the
+// limiter (each copy using it holds another), tagged so that no other
+// External can be taken for one.
+using LimiterRef = std::shared_ptr<RateLimiter>;
+constexpr napi_type_tag kLimiterTag = {0x7a3c51e2d94b4f06ULL, 0xb1e8c0f4a2d36957ULL};
+
+LimiterRef* LimiterOf(const Napi::Value& v) {
+  if (!v.IsExternal()) return nullptr;
+  auto ext = v.As<Napi::External<LimiterRef>>();
+  return ext.CheckTypeTag(&kLimiterTag) ? ext.Data() : nullptr;
+}
+
+Napi::Value CreateRateLimiter(const Napi::CallbackInfo& info) {
+  auto ref = std::make_unique<LimiterRef>(std::make_shared<RateLimiter>(
+      static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value())));
+  auto ext = Napi::External<LimiterRef>::New(info.Env(), ref.release(), [](Napi::Env, LimiterRef* p) { delete p; });
+  ext.TypeTag(&kLimiterTag);
+  return ext;
+}
+
+Napi::Value RateLimiterSet(const Napi::CallbackInfo& info) {
+  LimiterRef* l = LimiterOf(info[0]);
+  if (!l) throw Napi::TypeError::New(info.Env(), "not a rate limiter");
+  (*l)->Set(static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+Napi::Value RateLimiterGet(const Napi::CallbackInfo& info) {
+  LimiterRef* l = LimiterOf(info[0]);
+  if (!l) throw Napi::TypeError::New(info.Env(), "not a rate limiter");
+  return Napi::Number::New(info.Env(), static_cast<double>((*l)->Get()));
+}
+
 TargetSpec ParseTarget(const Napi::Object& t) {
   TargetSpec s;
   s.kind = Str(t, "kind");
@@ -170,6 +204,15 @@ std::unique_ptr<CopySpec> ParseCopy(const Napi::Object& o) {
   for (uint32_t i = 0; i < md.Length(); i++) {
     Napi::Array kv = md.Get(i).As<Napi::Array>();
     spec->metadata.emplace_back(kv.Get(0u).As<Napi::String>(), kv.Get(1u).As<Napi::String>());
+  }
+  // The job's own cap first, then the shared ones.
+  uint64_t own = U64(o, "maxBytesPerSec");
+  if (own > 0) spec->limiters.push_back(std::make_shared<RateLimiter>(own));
+  Napi::Array limiters = o.Get("rateLimiters").As<Napi::Array>();  // Externals from createRateLimiter
+  for (uint32_t i = 0; i < limiters.Length(); i++) {
+    LimiterRef* l = LimiterOf(limiters.Get(i));
+    if (!l) throw Napi::TypeError::New(o.Env(), "rateLimiters[" + std::to_string(i) + "] is not a rate limiter");
+    spec->limiters.push_back(*l);
   }
   return spec;
 }
@@ -303,6 +346,9 @@ Napi::Object InitImpl(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook([addon]() { Cleanup(addon); });
   exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
   exports.Set("diskInfo", Napi::Function::New(env, DiskInfo, "diskInfo"));
+  exports.Set("createRateLimiter", Napi::Function::New(env, CreateRateLimiter, "createRateLimiter"));
+  exports.Set("rateLimiterSet", Napi::Function::New(env, RateLimiterSet, "rateLimiterSet"));
+  exports.Set("rateLimiterGet", Napi::Function::New(env, RateLimiterGet, "rateLimiterGet"));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   return exports;
 }

@@ -57,6 +57,7 @@ void CopyJob::Cancel() {
     cancelled_ = true;
   }
   cv_.notify_all();
+  for (const auto& l : spec_->limiters) l->Wake();  // a writer may be waiting on a cap
 }
 
 bool CopyJob::CheckCapacity(const Sink& sink) {
@@ -142,6 +143,10 @@ void CopyJob::WriterLoop(Sink& sink) {
     }
     const uint8_t* data = bufs_[c.buf].get();
     if (spec_->verify) {
+      if (!spec_->limiters.empty() && !Throttle(c.len)) {
+        ReleaseFree(c.buf);
+        return;
+      }
       bool ok = VerifyChunk(sink, c, data);
       ReleaseFree(c.buf);
       if (!ok) return;
@@ -154,6 +159,10 @@ void CopyJob::WriterLoop(Sink& sink) {
     if (zeroSkip && AllZero(data, c.len)) {
       result_.bytesSkipped += c.len;
     } else {
+      if (!spec_->limiters.empty() && !Throttle(c.len)) {
+        ReleaseFree(c.buf);
+        return;
+      }
       if (!sink.Write(c.targetOffset, data, c.len, error_)) {
         error_.message = "extent " + std::to_string(c.extent) + ": " + error_.message;
         ReleaseFree(c.buf);
@@ -216,6 +225,23 @@ void CopyJob::MaybeProgress(bool force) {
   lastProgressNs_ = now;
   double secs = static_cast<double>(now - startNs_) / 1e9;
   progress_(Progress{bytesDone_, bytesTotal_, result_.extentsWritten, secs > 0 ? bytesDone_ / secs : 0});
+}
+
+// Waits until every limiter lets `len` bytes through; false once cancelled.
+// The wait is cut into slices of the progress interval (at most 1 s) so
+// progress keeps being reported while the job is held back by a cap.
+bool CopyJob::Throttle(size_t len) {
+  const uint64_t sliceMs =
+      progress_ && spec_->progressIntervalMs > 0 ? std::min<uint64_t>(spec_->progressIntervalMs, 1000) : 1000;
+  for (const auto& l : spec_->limiters) {
+    for (;;) {
+      RateLimiter::Outcome o = l->Acquire(len, cancelled_, sliceMs * 1000000);
+      if (o == RateLimiter::Outcome::kPassed) break;
+      if (o == RateLimiter::Outcome::kStopped) return false;
+      MaybeProgress(false);
+    }
+  }
+  return true;
 }
 
 bool CopyJob::AcquireFree(size_t& buf) {

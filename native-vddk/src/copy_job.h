@@ -55,6 +55,7 @@ class CopyJob {
   bool VerifyChunk(Sink& sink, const Chunk& c, const uint8_t* want);
   bool VerifyMetadata(Sink& sink);
   void MaybeProgress(bool force);
+  bool Throttle(size_t len);
 
   std::unique_ptr<CopySpec> spec_;
   ProgressFn progress_;

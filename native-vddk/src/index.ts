@@ -10,6 +10,7 @@ import { checkCopy, checkDiskInfoTarget } from './validate';
 export { VddkError } from './errors';
 export type * from './types';
 export { SECTOR, WRITE_ALIGN, TRANSPORTS } from './validate';
+export { createRateLimiter } from './rate-limiter';
 
 /**
  * Copies extents of local source files into a target disk on threads the

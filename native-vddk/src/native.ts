@@ -12,6 +12,10 @@ export interface NativeAddon {
   copy(job: unknown, onProgress?: (p: unknown) => void): NativeTask<unknown>;
   diskInfo(target: unknown): NativeTask<unknown>;
   setErrorClass(cls: typeof VddkError): void;
+  /** An opaque handle (a tagged External) owning a shared native limiter. */
+  createRateLimiter(bytesPerSec: number): unknown;
+  rateLimiterSet(handle: unknown, bytesPerSec: number): void;
+  rateLimiterGet(handle: unknown): number;
 }
 
 let cached: NativeAddon | undefined;

@@ -6,9 +6,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "rate_limiter.h"
 
 namespace vmrestore {
 
@@ -60,6 +63,10 @@ struct CopySpec {
   // Verify instead of write: read each extent back from the target (opened
   // read-only) and compare it with the source bytes; metadata is compared too.
   bool verify = false;
+  // Byte-rate caps this job obeys (its own maxBytesPerSec and any shared
+  // limiters); every byte written (or read back, in verify) passes them all.
+  // Empty: the writer never looks at a limiter.
+  std::vector<std::shared_ptr<RateLimiter>> limiters;
 };
 
 struct CopyResult {

@@ -65,6 +65,26 @@ export interface CopyOptions {
    * backup block.
    */
   verify?: boolean;
+  /**
+   * Cap on the bytes this copy writes (or reads back, with `verify`) per
+   * second, fixed for its life; 0 or absent = unlimited. Zero buffers
+   * skipped on a fresh file target are not counted.
+   */
+  maxBytesPerSec?: number;
+  /**
+   * Shared caps from createRateLimiter(), changeable while the copy runs:
+   * copies given the same limiter share its budget. Every byte passes all
+   * of them (and maxBytesPerSec), e.g. [perJob, perDatastore, perTenant].
+   */
+  rateLimiter?: RateLimiter | readonly RateLimiter[];
+}
+
+/** A byte-rate cap shared by the copies given it; see createRateLimiter(). */
+export interface RateLimiter {
+  /** The current cap in bytes per second; 0 = unlimited. */
+  readonly bytesPerSec: number;
+  /** Changes the cap for every copy using this limiter, at once (a waiting copy wakes). 0 = unlimited. */
+  set(bytesPerSec: number): void;
 }
 
 export interface CopyResult {

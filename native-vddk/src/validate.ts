@@ -50,6 +50,41 @@ function positive(fn: string, path: string, v: unknown): number {
   return v;
 }
 
+/** A byte rate: a non-negative safe integer, 0 meaning unlimited. */
+export function checkRate(fn: string, path: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    fail(fn, path, 'a non-negative safe integer (bytes per second, 0 = unlimited)', v);
+  }
+  return v;
+}
+
+/**
+ * The native handle of each RateLimiter made by createRateLimiter()
+ * (rate-limiter.ts): nothing else passes as one.
+ */
+export const limiterHandles = new WeakMap<object, unknown>();
+
+function limiterHandle(v: unknown): unknown {
+  return typeof v === 'object' && v !== null ? limiterHandles.get(v) : undefined;
+}
+
+/** The native handles of opts.rateLimiter (one limiter or an array of distinct ones). */
+function checkLimiters(fn: string, v: unknown): unknown[] {
+  if (v === undefined) return [];
+  const what = 'a RateLimiter from createRateLimiter()';
+  if (!Array.isArray(v)) {
+    const h = limiterHandle(v);
+    if (h === undefined) fail(fn, 'rateLimiter', `${what} or an array of them`, v);
+    return [h];
+  }
+  return v.map((l, i) => {
+    const h = limiterHandle(l);
+    if (h === undefined) fail(fn, `rateLimiter[${i}]`, what, l);
+    if (v.indexOf(l) !== i) fail(fn, `rateLimiter[${i}]`, 'listed once', l);
+    return h;
+  });
+}
+
 /** The plain object handed to C++ for a target. */
 export function checkTarget(fn: string, t: unknown): Record<string, unknown> {
   if (!isObject(t)) fail(fn, 'target', 'an object', t);
@@ -156,7 +191,12 @@ export function checkCopy(opts: CopyOptions): Record<string, unknown> {
     }
   }
   if (opts.verify !== undefined && typeof opts.verify !== 'boolean') fail(fn, 'verify', 'a boolean', opts.verify);
-  return { sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: BUFFER_COUNT, metadata, verify: opts.verify === true };
+  const maxBytesPerSec = opts.maxBytesPerSec === undefined ? 0 : checkRate(fn, 'maxBytesPerSec', opts.maxBytesPerSec);
+  const rateLimiters = checkLimiters(fn, opts.rateLimiter);
+  return {
+    sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: BUFFER_COUNT, metadata,
+    verify: opts.verify === true, maxBytesPerSec, rateLimiters,
+  };
 }
 
 export function checkDiskInfoTarget(target: Target): Record<string, unknown> {
