@@ -206,9 +206,10 @@ std::unique_ptr<CopySpec> ParseCopy(const Napi::Object& o) {
     spec->metadata.emplace_back(kv.Get(0u).As<Napi::String>(), kv.Get(1u).As<Napi::String>());
   }
   // The job's own cap first, then the shared ones.
-  uint64_t own = U64(o, "maxBytesPerSec");
+  // Both optional in the raw API (validate.ts always sets them).
+  uint64_t own = o.Get("maxBytesPerSec").IsNumber() ? U64(o, "maxBytesPerSec") : 0;
   if (own > 0) spec->limiters.push_back(std::make_shared<RateLimiter>(own));
-  Napi::Array limiters = o.Get("rateLimiters").As<Napi::Array>();  // Externals from createRateLimiter
+  Napi::Array limiters = o.Get("rateLimiters").IsArray() ? o.Get("rateLimiters").As<Napi::Array>() : Napi::Array::New(o.Env());  // Externals from createRateLimiter
   for (uint32_t i = 0; i < limiters.Length(); i++) {
     LimiterRef* l = LimiterOf(limiters.Get(i));
     if (!l) throw Napi::TypeError::New(o.Env(), "rateLimiters[" + std::to_string(i) + "] is not a rate limiter");
