@@ -18,3 +18,4 @@ export * from './auth';
 export * from './restore';
 // The ConfigSpec builder under one name (R2/R4/R5): its names stay apart.
 export * as configspec from './configspec';
+export * from './capacity';

@@ -51,7 +51,7 @@ export async function backupRoutes(app: FastifyInstance, opts: { doc: OpenApiDoc
       await withBackupErrors(() => r.getPoint(req.params.vm, req.params.point));
       const job = await createVerifyJob(app.db, principalOf(req).tenantId, req.params.vm, req.params.point, { checksums: req.body?.checksums ?? true });
       try {
-        await enqueueRestore(app.restoreQueue, job.id);
+        await enqueueRestore(app.restoreQueue, job.id, job.priority);
       } catch (err) {
         req.log.warn({ jobId: job.id, err: (err as Error).message }, 'enqueue failed; the requeue sweep will retry');
       }
@@ -72,7 +72,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { doc: OpenApiDoc
       await withBackupErrors(() => r.getPoint(req.body.source.vm, req.body.source.point));
       const job = await createExportJob(app.db, principalOf(req).tenantId, req.body);
       try {
-        await enqueueRestore(app.restoreQueue, job.id);
+        await enqueueRestore(app.restoreQueue, job.id, job.priority);
       } catch (err) {
         req.log.warn({ jobId: job.id, err: (err as Error).message }, 'enqueue failed; the requeue sweep will retry');
       }

@@ -4,6 +4,7 @@ import type { RestoreJob, JobStep, JobEvent } from '../generated/prisma/client';
 import { AppError } from '../errors';
 import { decodeCursor, encodeCursor } from './cursor';
 import { requestHash } from './request-hash';
+import { fairPriority, type PriorityClass } from './priority';
 
 // Restore jobs as the API sees them: create (idempotent), read, list, cancel,
 // and the event timeline. The worker's side (steps, checkpoints) is in
@@ -17,6 +18,8 @@ export interface RestoreRequestBody {
   target?: { vm?: string; name?: string; folder?: string; resourcePool?: string; host?: string; datastore?: string };
   options?: Record<string, unknown>;
   label?: string;
+  /** dr before normal before test; tenants take turns within a class (priority.ts). */
+  priority?: PriorityClass;
   dryRun?: boolean;
 }
 
@@ -74,11 +77,13 @@ export async function createRestoreJob(db: Db, tenantId: string, body: RestoreRe
     const prior = await replay(db, tenantId, idempotencyKey, hash);
     if (prior) return prior;
   }
+  const priority = await fairPriority(db, tenantId, body.priority ?? 'normal');
   try {
     const job = await db.$transaction(async (tx) => {
       const created = await tx.restoreJob.create({
         data: {
           tenantId,
+          priority,
           kind: body.kind,
           request: body as unknown as Prisma.InputJsonValue,
           vcenter: body.vcenter,
@@ -117,10 +122,13 @@ export async function createRestoreJob(db: Db, tenantId: string, body: RestoreRe
 
 /** A chain verification, run by a worker like a restore (kind `verify`). */
 export async function createVerifyJob(db: Db, tenantId: string, vm: string, point: string, options: { checksums: boolean }): Promise<RestoreJob> {
+  // Checks and exports never delay a restore: the lowest class.
+  const priority = await fairPriority(db, tenantId, 'test');
   return db.$transaction(async (tx) => {
     const created = await tx.restoreJob.create({
       data: {
         tenantId,
+        priority,
         kind: 'verify',
         request: { kind: 'verify', source: { vm, point }, options } as Prisma.InputJsonValue,
         vcenter: null,
@@ -139,10 +147,12 @@ export async function createExportJob(
   tenantId: string,
   body: { source: { vm: string; point: string }; target: { directory: string }; options?: { incrementalOrder?: 'backward' | 'forward' }; label?: string },
 ): Promise<RestoreJob> {
+  const priority = await fairPriority(db, tenantId, 'test');
   return db.$transaction(async (tx) => {
     const created = await tx.restoreJob.create({
       data: {
         tenantId,
+        priority,
         kind: 'export',
         request: { kind: 'export', ...body } as Prisma.InputJsonValue,
         vcenter: null,

@@ -1,4 +1,5 @@
 import type { RestoreJob, JobStep, JobEvent } from '../generated/prisma/client';
+import { priorityClass, type PriorityClass } from './priority';
 
 // How jobs look through the API (openapi.yaml RestoreJob, StepView, JobEvent).
 // Pure: rows in, plain JSON out.
@@ -26,6 +27,8 @@ export interface RestoreJobView {
   progress: { bytesDone: number; bytesTotal: number; percent: number };
   error: { code: string; message: string } | null;
   attempt: number;
+  /** The priority class (the queue orders by class, then lets tenants take turns). */
+  priority: PriorityClass;
   cancelRequested: boolean;
   createdAt: string;
   updatedAt: string;
@@ -91,6 +94,7 @@ export function toJobView(job: RestoreJob, steps?: JobStep[]): RestoreJobView {
     progress: { bytesDone: Number(job.bytesDone), bytesTotal: Number(job.bytesTotal), percent: percent(job.bytesDone, job.bytesTotal) },
     error: job.errorCode ? { code: job.errorCode, message: job.errorMessage ?? '' } : null,
     attempt: job.attempt,
+    priority: priorityClass(job.priority),
     cancelRequested: job.cancelRequestedAt !== null,
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
