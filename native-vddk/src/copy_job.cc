@@ -308,7 +308,8 @@ void CopyJob::ReaderMain() {
   for (uint32_t i = 0; i < spec_->extents.size() && !err && !Stopping(); i++) {
     const auto& e = spec_->extents[i];
     int fd = fds_[e.source];
-    if (e.hasCheck) {
+    // A block that newer points split into several extents is hashed once per job.
+    if (e.hasCheck && verified_.insert({e.source, e.checkOffset, e.checkLength}).second) {
       size_t buf;
       if (!AcquireFree(buf)) break;
       bool ok = VerifyCheck(i, fd, buf, err);

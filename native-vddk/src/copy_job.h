@@ -12,6 +12,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <tuple>
 
 #include "sink.h"
 #include "spec.h"
@@ -61,6 +63,8 @@ class CopyJob {
   ProgressFn progress_;
   std::vector<std::unique_ptr<uint8_t, FreeDeleter>> bufs_;
   std::vector<int> fds_;
+  // Check ranges already verified by this job (source, offset, length): reader thread only.
+  std::set<std::tuple<uint32_t, uint64_t, uint64_t>> verified_;
   std::unique_ptr<uint8_t, FreeDeleter> scratch_;  // verify: what the target holds
 
   std::mutex mu_;

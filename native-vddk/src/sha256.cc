@@ -2,6 +2,12 @@
 
 #include <cstring>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define VMRESTORE_SHA_NI 1
+#endif
+
 namespace vmrestore {
 
 namespace {
@@ -16,12 +22,65 @@ const uint32_t K[64] = {
     0xc67178f2};
 
 inline uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+#ifdef VMRESTORE_SHA_NI
+// The x86 SHA extensions (SHA-NI: Intel Goldmont+/Ice Lake+, AMD Zen+):
+// several times the portable code's speed, which is what bounds a restore
+// that checks every block it writes. Chosen at run time from CPUID.
+bool HaveShaNi() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 29))) return false;  // SHA
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  return (c & (1u << 19)) && (c & (1u << 9));  // SSE4.1, SSSE3
+}
+const bool kShaNi = HaveShaNi();
+
+__attribute__((target("sha,sse4.1,ssse3"))) void BlocksShaNi(uint32_t state[8], const uint8_t* data, size_t blocks) {
+  const __m128i MASK = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&state[0]));
+  __m128i s1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&state[4]));
+  tmp = _mm_shuffle_epi32(tmp, 0xB1);        // CDAB
+  s1 = _mm_shuffle_epi32(s1, 0x1B);          // EFGH
+  __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);  // ABEF
+  s1 = _mm_blend_epi16(s1, tmp, 0xF0);       // CDGH
+  for (; blocks > 0; blocks--, data += 64) {
+    const __m128i abef = s0, cdgh = s1;
+    __m128i m[4];
+    for (int i = 0; i < 4; i++) m[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * i)), MASK);
+    for (int g = 0; g < 16; g++) {
+      __m128i& cur = m[g & 3];
+      __m128i& prev = m[(g + 3) & 3];
+      __m128i& next = m[(g + 1) & 3];
+      __m128i msg = _mm_add_epi32(cur, _mm_set_epi32(static_cast<int>(K[4 * g + 3]), static_cast<int>(K[4 * g + 2]), static_cast<int>(K[4 * g + 1]), static_cast<int>(K[4 * g])));
+      s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+      if (g >= 3 && g <= 14) {
+        next = _mm_add_epi32(next, _mm_alignr_epi8(cur, prev, 4));
+        next = _mm_sha256msg2_epu32(next, cur);
+      }
+      msg = _mm_shuffle_epi32(msg, 0x0E);
+      s0 = _mm_sha256rnds2_epu32(s0, s1, msg);
+      if (g >= 1 && g <= 12) prev = _mm_sha256msg1_epu32(prev, cur);
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+  }
+  tmp = _mm_shuffle_epi32(s0, 0x1B);   // FEBA
+  s1 = _mm_shuffle_epi32(s1, 0xB1);    // DCHG
+  s0 = _mm_blend_epi16(tmp, s1, 0xF0); // DCBA
+  s1 = _mm_alignr_epi8(s1, tmp, 8);    // ABEF
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&state[0]), s0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&state[4]), s1);
+}
+#endif
 }  // namespace
 
 Sha256::Sha256()
     : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
 
 void Sha256::Block(const uint8_t* p) {
+#ifdef VMRESTORE_SHA_NI
+  if (kShaNi) return BlocksShaNi(h_, p, 1);
+#endif
   uint32_t w[64];
   for (int i = 0; i < 16; i++)
     w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) | (uint32_t(p[4 * i + 2]) << 8) | p[4 * i + 3];
@@ -59,6 +118,13 @@ void Sha256::Update(const uint8_t* data, size_t len) {
     Block(buf_);
     bufLen_ = 0;
   }
+#ifdef VMRESTORE_SHA_NI
+  if (kShaNi && len >= 64) {
+    BlocksShaNi(h_, data, len / 64);
+    data += len / 64 * 64;
+    len %= 64;
+  }
+#endif
   for (; len >= 64; data += 64, len -= 64) Block(data);
   std::memcpy(buf_, data, len);
   bufLen_ = len;

@@ -171,3 +171,28 @@ describe('verify: read back through the target and compare', () => {
     expect(md).toMatchObject({ code: 'VERIFY_MISMATCH', message: expect.stringContaining('adapterType') });
   });
 });
+
+describe('block checks: the SHA-256 of any length matches node:crypto (SHA extensions or portable code)', () => {
+  it('accepts checks of many lengths computed by node:crypto, refuses a wrong one', async () => {
+    const dir = tmpDir();
+    try {
+      const src = writeSource(path.join(dir, 'src.bin'), 4 * MiB);
+      const raw = path.join(dir, 'disk.raw');
+      fs.writeFileSync(raw, Buffer.alloc(8 * MiB));
+      const { createHash } = require('node:crypto') as typeof import('node:crypto');
+      // Lengths around the 64-byte block and the padding boundaries, and over several ring buffers.
+      const lengths = [1024, 1025, 1079, 1080, 1087, 1088, 1151, 4096, 65535, 65536, 65537, 1048576, 3 * MiB + 17];
+      const extents = lengths.map((len, i) => {
+        const offset = (i * 7919) % (4 * MiB - len);
+        const sha256 = createHash('sha256').update(src.subarray(offset, offset + len)).digest('hex');
+        return { source: 0, sourceOffset: offset, targetOffset: i * 1024, length: 1024, check: { offset, length: len, sha256 } };
+      });
+      const r = await copy({ sources: [path.join(dir, 'src.bin')], extents, target: { kind: 'file', path: raw }, bufferBytes: 65536 });
+      expect(r.extentsWritten).toBe(extents.length);
+      const bad = { ...extents[5]!, check: { ...extents[5]!.check, sha256: createHash('sha256').update('x').digest('hex') } };
+      await expect(copy({ sources: [path.join(dir, 'src.bin')], extents: [bad], target: { kind: 'file', path: raw } })).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
