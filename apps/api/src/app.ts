@@ -13,6 +13,7 @@ import { backupRoutes, exportRoutes } from './routes/backups';
 import { keyRoutes } from './routes/keys';
 import { vcenterRoutes } from './routes/vcenters';
 import { webhookRoutes } from './routes/webhooks';
+import { orphanRoutes } from './routes/orphans';
 import { dashboardRoutes } from './routes/dashboard';
 import type { SseOptions } from './routes/event-stream';
 import { authPlugin } from './security/auth';
@@ -81,6 +82,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(keyRoutes, { doc });
   await app.register(vcenterRoutes, { doc, ...(opts.vcenterTestTimeoutMs ? { testTimeoutMs: opts.vcenterTestTimeoutMs } : {}) });
   await app.register(webhookRoutes, { doc, security });
+  await app.register(orphanRoutes, { doc });
   await app.register(bullBoardPlugin, { security, operatorTenant: config.ops.operatorTenant }); // /admin/queues (docs/metrics.md)
   await app.register(dashboardRoutes); // /ui: static files only, no data (docs/dashboard.md)
   return app;

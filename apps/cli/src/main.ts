@@ -175,6 +175,38 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
         print(`generated ${r.vmId}: ${r.points.join(', ')}`, r);
         return EXIT.OK;
       }
+      case 'orphans': {
+        if (arg && arg !== 'sweep') throw new UsageError(`orphans takes no argument but "sweep" (got "${arg}")`);
+        if (arg === 'sweep') {
+          const timeout = str('timeout');
+          const waitMs = timeout === undefined ? 5 * 60_000 : parseDuration(timeout);
+          if (!waitMs) throw new UsageError(`--timeout wants a duration such as 5m (got "${timeout}")`);
+          const interval = Number(str('interval') ?? 1000);
+          if (!Number.isInteger(interval) || interval < 50) throw new UsageError('--interval wants milliseconds, at least 50');
+          const req = await api.request<{ id: string; status: string }>('POST', '/v1/orphans/sweep');
+          if (!v.watch) {
+            print(`orphan sweep requested: ${req.body.id} (${req.body.status}); see vmrestore orphans`, req.body);
+            return EXIT.OK;
+          }
+          // Until no request of this tenant is pending: the sweep ran.
+          const end = Date.now() + waitMs;
+          for (;;) {
+            const r = await api.request<OrphanReport>('GET', '/v1/orphans');
+            if (!r.body.pending) {
+              print(orphanText(r.body), r.body);
+              return EXIT.OK;
+            }
+            if (Date.now() >= end) {
+              err.write(`vmrestore: the sweep ${req.body.id} is still ${r.body.pending.status} after ${timeout ?? '5m'} (is a worker sweeping? VMRESTORE_ORPHAN_SWEEP_INTERVAL_MS=0 turns sweeps off)\n`);
+              return EXIT.API_ERROR;
+            }
+            await new Promise((res) => setTimeout(res, interval));
+          }
+        }
+        const r = await api.request<OrphanReport>('GET', '/v1/orphans');
+        print(orphanText(r.body), r.body);
+        return EXIT.OK;
+      }
       case 'doctor': {
         const only = str('only')
           ?.split(',')
@@ -223,6 +255,30 @@ export async function run(argv: string[], out: Out = process.stdout, err: Out = 
     }
     throw e;
   }
+}
+
+interface OrphanReport {
+  sweep: { id: string; trigger: string; status: string; finishedAt: string; found: number; cleaned: number; left: number; kept: number; error: { code: string; message: string } | null } | null;
+  pending: { id: string; status: string } | null;
+  items: Array<{ kind: string; vcenter: string | null; vm: string | null; vmName: string | null; snapshotName: string | null; jobId: string | null; jobState: string | null; action: string; outcome: string; error: { code: string; message: string } | null }>;
+}
+
+/** The orphan report for a terminal: a summary line, then one line per item. */
+function orphanText(r: OrphanReport): string {
+  const lines: string[] = [];
+  if (!r.sweep) lines.push('no orphan sweep has run yet');
+  else {
+    const s = r.sweep;
+    lines.push(`sweep ${s.id} (${s.trigger}, ${s.status}) finished ${s.finishedAt}: found ${s.found}, cleaned ${s.cleaned}, left ${s.left}, kept ${s.kept}`);
+    if (s.error) lines.push(`error: ${s.error.code}: ${s.error.message}`);
+  }
+  if (r.pending) lines.push(`pending: ${r.pending.id} (${r.pending.status})`);
+  for (const i of r.items) {
+    const what = [i.vcenter, i.vmName ?? i.vm, i.snapshotName].filter(Boolean).join(' / ');
+    const job = i.jobId ? ` job ${i.jobId} (${i.jobState ?? 'gone'})` : '';
+    lines.push(`  ${i.outcome.padEnd(7)} ${i.kind.padEnd(8)} ${i.action.padEnd(16)} ${what}${job}${i.error ? `  ${i.error.code}: ${i.error.message}` : ''}`);
+  }
+  return lines.join('\n');
 }
 
 const BODY_FLAGS = ['kind', 'vcenter', 'source-vm', 'point', 'target-vm', 'target-name', 'folder', 'resource-pool', 'host', 'datastore', 'transports', 'power-on', 'no-power-on', 'label', 'dry-run'];

@@ -67,7 +67,7 @@ export const OPTIONS = {
   name: { type: 'string', arg: 'NAME', help: 'API key name' },
   scopes: { type: 'string', arg: 'LIST', help: 'comma-separated scopes' },
   only: { type: 'string', arg: 'LIST', help: 'doctor: run only these checks (config,postgres,redis,api,vcenters,vddk,datastores,backups)' },
-  timeout: { type: 'string', arg: 'DURATION', help: 'doctor: time limit of each check (default 10s)' },
+  timeout: { type: 'string', arg: 'DURATION', help: 'doctor: time limit of each check (default 10s); orphans sweep --watch: how long to wait (default 5m)' },
   strict: { type: 'boolean', help: 'doctor: warnings fail too (for healthchecks)' },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -106,6 +106,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     sub: ['full', 'incremental'],
   },
   { name: 'fixtures', summary: 'generate a realistic test chain (local files)', options: ['root', 'vm', 'incrementals', 'seed', 'expected'] },
+  { name: 'orphans', args: '[sweep]', summary: 'what failed jobs left in vCenter (latest sweep); sweep: ask for one now', options: ['watch', 'interval', 'timeout'], sub: ['sweep'] },
   { name: 'doctor', summary: 'check this host: Postgres, Redis, API, vCenters, VDDK, datastore mounts', options: ['tenant', 'only', 'timeout', 'strict'] },
   { name: 'admin', args: 'tenant|key ...', summary: 'tenants and API keys, on the server host (DATABASE_URL)', options: ['tenant', 'name', 'scopes'], sub: ['tenant', 'key'] },
   { name: 'completion', args: 'bash|zsh|fish', summary: 'print a shell completion script', options: [], sub: ['bash', 'zsh', 'fish'] },

@@ -120,6 +120,14 @@ export const metrics = {
       registers,
     }),
   ),
+  orphans: new Counter(
+    def({
+      name: 'vmrestore_orphans_total',
+      help: 'Orphans found by the sweeper (docs/orphans.md) by kind (snapshot/vm/lock/vcenter) and action (removed/reverted_removed/consolidated/destroyed/deleted/left)',
+      labelNames: ['kind', 'action'] as const,
+      registers,
+    }),
+  ),
 };
 
 let defaultsOn = false;

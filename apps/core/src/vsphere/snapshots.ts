@@ -1,4 +1,5 @@
-// Snapshots: create, list (tree), find by name, revert, remove, remove all.
+// Snapshots: create, list (tree), find by name, revert, remove, remove all,
+// consolidate the disks a failed removal left.
 import type { MoRef } from './codec';
 import { VSphereError } from './errors';
 import { getProperty, type VimCaller } from './properties';
@@ -83,4 +84,13 @@ export async function removeSnapshotByName(client: VimCaller, vm: MoRef, name: s
 
 export async function removeAllSnapshots(client: VimCaller, vm: MoRef, opts: TaskOptions & { consolidate?: boolean } = {}): Promise<void> {
   await runTask(client, 'RemoveAllSnapshots_Task', vm, { consolidate: opts.consolidate }, opts);
+}
+
+/**
+ * ConsolidateVMDisks_Task: merges the delta disks a failed snapshot removal
+ * left behind (the VM's runtime.consolidationNeeded) into their parents.
+ * VMware's escalation when RemoveSnapshot keeps failing.
+ */
+export async function consolidateVmDisks(client: VimCaller, vm: MoRef, opts: TaskOptions = {}): Promise<void> {
+  await runTask(client, 'ConsolidateVMDisks_Task', vm, {}, opts);
 }

@@ -23,6 +23,7 @@ const OPERATIONS = [
   'PowerOnVM_Task', 'PowerOffVM_Task', 'ShutdownGuest',
   'CreateSnapshot_Task', 'RevertToSnapshot_Task', 'RemoveSnapshot_Task', 'RemoveAllSnapshots_Task',
   'ReconfigVM_Task', 'CreateVM_Task', 'Destroy_Task', 'QueryConfigTarget', 'CancelTask', 'QueryChangedDiskAreas',
+  'ConsolidateVMDisks_Task',
 ];
 
 /** Data types read from responses that no operation signature names. */
