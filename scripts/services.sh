@@ -5,6 +5,11 @@
 #   scripts/services.sh start   start both (reuses them if already running)
 #   scripts/services.sh stop    stop both
 #   scripts/services.sh status
+#   scripts/services.sh start-pg | start-redis | stop-pg | stop-redis   one of them
+# VMRESTORE_RUN_DIR=/tmp/x scripts/services.sh start: a private pair with its
+# own data, ports and env file (the fault tests kill and restart theirs).
+# A restart reuses the ports recorded in the run directory when they are free,
+# so clients reconnect to the same URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -12,6 +17,10 @@ RUN="${VMRESTORE_RUN_DIR:-$ROOT/.run}"
 mkdir -p "$RUN"
 
 free_port() {
+  # The port used before, if recorded and free: a restarted server keeps its URL.
+  if [ -n "${1:-}" ] && [ -s "$1" ] && node -e "const s=require('net').createServer();s.once('error',()=>process.exit(1));s.listen(+process.argv[1],'127.0.0.1',()=>s.close())" "$(cat "$1")" 2>/dev/null; then
+    cat "$1"; return
+  fi
   node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
 }
 pg_bin() {
@@ -25,8 +34,11 @@ as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-pg_running() { [ -f "$RUN/pg/data/postmaster.pid" ] && as_pg "$(pg_bin)/pg_ctl" -D "$RUN/pg/data" status >/dev/null 2>&1; }
-redis_running() { [ -f "$RUN/redis/redis.pid" ] && kill -0 "$(cat "$RUN/redis/redis.pid")" 2>/dev/null; }
+# A killed server whose parent does not reap it stays a zombie: kill -0 (and
+# pg_ctl status) still find it, so a zombie counts as stopped.
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$st" ] && [[ "$st" != Z* ]]; }
+pg_running() { [ -f "$RUN/pg/data/postmaster.pid" ] && alive "$(head -1 "$RUN/pg/data/postmaster.pid")" && as_pg "$(pg_bin)/pg_ctl" -D "$RUN/pg/data" status >/dev/null 2>&1; }
+redis_running() { [ -f "$RUN/redis/redis.pid" ] && alive "$(cat "$RUN/redis/redis.pid")"; }
 
 start_pg() {
   local bin; bin=$(pg_bin)
@@ -37,11 +49,18 @@ start_pg() {
     as_pg "$bin/initdb" -D "$RUN/pg/data" -U vmrestore --auth=trust -E UTF8 --no-instructions >"$RUN/pg/initdb.log" 2>&1 \
       || { cat "$RUN/pg/initdb.log" >&2; exit 1; }
   fi
-  local port; port=$(free_port)
+  local port; port=$(free_port "$RUN/pg/port")
   echo "$port" >"$RUN/pg/port"
-  as_pg "$bin/pg_ctl" -D "$RUN/pg/data" -l "$RUN/pg/postgres.log" -w -t 60 \
-    -o "-p $port -k $RUN/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=200" start >/dev/null \
-    || { tail -20 "$RUN/pg/postgres.log" >&2; exit 1; }
+  # After a SIGKILL the old backends may still hold shared memory for a moment: retry.
+  local ok=0
+  for _ in 1 2 3 4 5; do
+    if as_pg "$bin/pg_ctl" -D "$RUN/pg/data" -l "$RUN/pg/postgres.log" -w -t 60 \
+      -o "-p $port -k $RUN/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=200" start >/dev/null; then
+      ok=1; break
+    fi
+    sleep 0.5
+  done
+  [ "$ok" = 1 ] || { tail -20 "$RUN/pg/postgres.log" >&2; exit 1; }
   "$bin/createdb" -h 127.0.0.1 -p "$port" -U vmrestore vmrestore 2>/dev/null || true
   echo "services: postgres on 127.0.0.1:$port"
 }
@@ -53,7 +72,7 @@ start_redis() {
   command -v redis-server >/dev/null || { echo "services: redis-server is not installed (run scripts/deps.sh)" >&2; exit 1; }
   if redis_running; then echo "services: redis already running on port $(cat "$RUN/redis/port")"; return; fi
   mkdir -p "$RUN/redis"
-  local port; port=$(free_port)
+  local port; port=$(free_port "$RUN/redis/port")
   echo "$port" >"$RUN/redis/port"
   # appendonly: a restarted Redis keeps its queues; noeviction: BullMQ must never lose keys.
   redis-server --bind 127.0.0.1 --port "$port" --dir "$RUN/redis" --daemonize yes \
@@ -83,6 +102,10 @@ ENV
 case "${1:-}" in
   start) start_pg; start_redis; write_env; echo "services: environment in $RUN/env" ;;
   stop) stop_redis; stop_pg ;;
+  start-pg) start_pg ;;
+  start-redis) start_redis ;;
+  stop-pg) stop_pg ;;
+  stop-redis) stop_redis ;;
   status) pg_running && echo "postgres: running" || echo "postgres: stopped"; redis_running && echo "redis: running" || echo "redis: stopped" ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|start-pg|start-redis|stop-pg|stop-redis" >&2; exit 2 ;;
 esac

@@ -35,6 +35,7 @@ export function testConfig(extra: Record<string, string> = {}): Config {
     // tests that need them turn them on with a tenant of their own.
     VMRESTORE_REQUEUE_INTERVAL_MS: '0',
     VMRESTORE_SWEEP_INTERVAL_MS: '0',
+    VMRESTORE_ORPHAN_SWEEP_INTERVAL_MS: '0',
     LOG_LEVEL: 'silent',
     ...extra,
   });
@@ -53,6 +54,8 @@ export function envFor(config: Config, extra: Record<string, string> = {}): Node
     VMRESTORE_CANCEL_POLL_MS: String(config.worker.cancelPollMs),
     VMRESTORE_REQUEUE_INTERVAL_MS: String(config.worker.requeueIntervalMs),
     VMRESTORE_SWEEP_INTERVAL_MS: String(config.worker.sweepIntervalMs),
+    // Off: an orphan sweep would scan every vCenter of the shared database (docs/orphans.md); tests that sweep pass a tenant.
+    VMRESTORE_ORPHAN_SWEEP_INTERVAL_MS: '0',
     // Workers run side by side in the suite: no metrics listener unless a test asks for one.
     VMRESTORE_WORKER_METRICS_PORT: '0',
     LOG_LEVEL: 'info',

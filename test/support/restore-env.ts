@@ -35,12 +35,20 @@ export interface RestoreEnv {
   close(): Promise<void>;
 }
 
-export async function startRestoreEnv(flags: string[] = [], extraEnv: Record<string, string> = {}): Promise<RestoreEnv> {
+/**
+ * `services`: a Postgres and Redis of the test's own (test/support/private-services.ts)
+ * instead of the shared pair, for tests that kill them.
+ */
+export async function startRestoreEnv(
+  flags: string[] = [],
+  extraEnv: Record<string, string> = {},
+  services?: { databaseUrl: string; redisUrl: string },
+): Promise<RestoreEnv> {
   const sim = await startVcsim(flags);
   const root = mkdtempSync(join(tmpdir(), 'vmrestore-repo-'));
   const expectedDir = mkdtempSync(join(tmpdir(), 'vmrestore-expected-'));
   const work = mkdtempSync(join(tmpdir(), 'vmrestore-work-'));
-  const config = testConfig();
+  const config = testConfig(services ? { DATABASE_URL: services.databaseUrl, REDIS_URL: services.redisUrl } : {});
   const db = createDb(config.databaseUrl);
   const tenant = await createTenantWithKey(db);
   const tenantId = tenant.tenantId;
@@ -102,15 +110,23 @@ export async function startRestoreEnv(flags: string[] = [], extraEnv: Record<str
   };
 }
 
-/** The production worker process (apps/worker/dist/main.js). */
-export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<Proc> {
-  const child = spawn(process.execPath, [join(ROOT, 'apps/worker/dist/main.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * The production worker process (apps/worker/dist/main.js). `wrapper`: a
+ * command line to run it under (e.g. setpriv dropping capabilities);
+ * `readyTimeoutMs`: how long to wait for "worker ready" (longer while Redis is down).
+ */
+export async function startWorkerProcess(env: NodeJS.ProcessEnv, opts: { wrapper?: string[]; readyTimeoutMs?: number } = {}): Promise<Proc> {
+  const [cmd, ...args] = [...(opts.wrapper ?? []), process.execPath, join(ROOT, 'apps/worker/dist/main.js')];
+  const child = spawn(cmd!, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += String(d)));
   child.stderr!.on('data', (d) => (out += String(d)));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${out}`)), 20_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // not left running behind a failed start
+      reject(new Error(`worker did not start:\n${out.slice(-4000)}`));
+    }, opts.readyTimeoutMs ?? 20_000);
     child.stdout!.on('data', () => {
       if (out.includes('"msg":"worker ready"')) {
         clearTimeout(timer);

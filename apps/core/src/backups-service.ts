@@ -6,7 +6,7 @@ import { BackupError, BackupErrorCode, FileBackupRepository, loadChain, type Bac
 // mapped to the API's problem codes (the backup code stays in the detail).
 
 export function repositoryFromConfig(config: Config): BackupRepository | null {
-  return config.backupRoots.length ? new FileBackupRepository(config.backupRoots) : null;
+  return config.backupRoots.length ? new FileBackupRepository(config.backupRoots, { readTimeoutMs: config.restore.backupReadTimeoutMs }) : null;
 }
 
 export function requireRepository(repo: BackupRepository | null): BackupRepository {

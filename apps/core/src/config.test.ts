@@ -47,6 +47,23 @@ describe('loadConfig', () => {
       expect(String(e)).not.toContain('hunter2');
     }
   });
+  it('reads the timeouts of steps, stalls, Postgres waits and repository reads (docs/resilience.md)', () => {
+    const d = loadConfig(base);
+    expect([d.worker.stepTimeoutMs, d.worker.stallTimeoutMs, d.worker.stepAbortGraceMs, d.worker.dbWaitMs]).toEqual([1_800_000, 600_000, 60_000, 600_000]);
+    expect([d.restore.vddkStallTimeoutMs, d.restore.backupReadTimeoutMs]).toEqual([300_000, 60_000]);
+    const c = loadConfig({ ...base, VMRESTORE_STEP_TIMEOUT_MS: '5000', VMRESTORE_STALL_TIMEOUT_MS: '2000', VMRESTORE_VDDK_STALL_TIMEOUT_MS: '1500', VMRESTORE_BACKUP_READ_TIMEOUT_MS: '700' });
+    expect([c.worker.stepTimeoutMs, c.worker.stallTimeoutMs, c.restore.vddkStallTimeoutMs, c.restore.backupReadTimeoutMs]).toEqual([5000, 2000, 1500, 700]);
+    expect(() => loadConfig({ ...base, VMRESTORE_STEP_TIMEOUT_MS: '0' })).toThrow(/VMRESTORE_STEP_TIMEOUT_MS must be an integer/);
+  });
+  it('reads the orphan sweep settings (docs/orphans.md): every 15 minutes by default, 0 turns it off', () => {
+    const d = loadConfig(base);
+    expect([d.worker.orphanSweepIntervalMs, d.worker.orphanRequestPollMs, d.worker.orphanSweepTenantId]).toEqual([900_000, 10_000, null]);
+    const tenant = '4D3C2B1A-0000-4000-8000-000000000001';
+    const c = loadConfig({ ...base, VMRESTORE_ORPHAN_SWEEP_INTERVAL_MS: '0', VMRESTORE_ORPHAN_REQUEST_POLL_MS: '250', VMRESTORE_ORPHAN_SWEEP_TENANT: tenant });
+    expect([c.worker.orphanSweepIntervalMs, c.worker.orphanRequestPollMs, c.worker.orphanSweepTenantId]).toEqual([0, 250, tenant.toLowerCase()]);
+    expect(() => loadConfig({ ...base, VMRESTORE_ORPHAN_SWEEP_INTERVAL_MS: '-1' })).toThrow(/VMRESTORE_ORPHAN_SWEEP_INTERVAL_MS must be an integer/);
+    expect(() => loadConfig({ ...base, VMRESTORE_ORPHAN_SWEEP_TENANT: 'acme' })).toThrow(/VMRESTORE_ORPHAN_SWEEP_TENANT must be a tenant id/);
+  });
   it('refuses a stall interval longer than the lock', () => {
     expect(() => loadConfig({ ...base, VMRESTORE_LOCK_DURATION_MS: '2000', VMRESTORE_STALLED_INTERVAL_MS: '5000' })).toThrow(/STALLED_INTERVAL/);
   });

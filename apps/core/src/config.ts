@@ -19,7 +19,26 @@ export interface Config {
     stalledIntervalMs: number;
   };
   /** requeue/sweep intervals: 0 turns the periodic task off. */
-  worker: { concurrency: number; cancelPollMs: number; requeueIntervalMs: number; sweepIntervalMs: number };
+  worker: {
+    concurrency: number;
+    cancelPollMs: number;
+    requeueIntervalMs: number;
+    sweepIntervalMs: number;
+    /** Deadline of one step (docs/resilience.md); expiry fails the job with STEP_TIMEOUT. */
+    stepTimeoutMs: number;
+    /** A step that reports progress may run longer, as long as its progress never stops for this long. */
+    stallTimeoutMs: number;
+    /** How long an aborted step gets to stop before the runner moves on without it. */
+    stepAbortGraceMs: number;
+    /** How long the runner waits for Postgres to come back before it gives the attempt up. */
+    dbWaitMs: number;
+    /** Orphan sweep (docs/orphans.md): period (0 = off: no periodic or start sweep); one worker at a time sweeps. */
+    orphanSweepIntervalMs: number;
+    /** How often a worker looks for a requested sweep (POST /v1/orphans/sweep). */
+    orphanRequestPollMs: number;
+    /** Sweep only this tenant's vCenters, jobs and locks (a tenant id); null = every tenant. */
+    orphanSweepTenantId: string | null;
+  };
   /** Backup repository roots (absolute directories); empty = no repository configured. */
   backupRoots: string[];
   restore: {
@@ -35,6 +54,10 @@ export interface Config {
     vsphereMaxSessions: number;
     /** Timeout of one vCenter task (ms). */
     vsphereTaskTimeoutMs: number;
+    /** copy() with no progress callback for this long is cancelled: VDDK_STALLED (apps/worker/src/watchdog.ts). */
+    vddkStallTimeoutMs: number;
+    /** Longest single read of the backup repository's files: BACKUP_READ_TIMEOUT. */
+    backupReadTimeoutMs: number;
     /** Extents per write batch: progress is checkpointed after each batch. */
     writeBatchExtents: number;
     /** Disks of one job written (and verified) at the same time. */
@@ -109,6 +132,12 @@ export function loadConfig(env: Env = process.env): Config {
     return v;
   };
 
+  const uuidOrNull = (name: string): string | null => {
+    const v = env[name];
+    if (v === undefined || v === '') return null;
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v)) problems.push(`${name} must be a tenant id (a UUID)`);
+    return v.toLowerCase();
+  };
   const lockDurationMs = int('VMRESTORE_LOCK_DURATION_MS', 30_000, 1_000, 600_000);
   const config: Config = {
     databaseUrl: url('DATABASE_URL', ['postgresql:', 'postgres:']),
@@ -131,6 +160,13 @@ export function loadConfig(env: Env = process.env): Config {
       cancelPollMs: int('VMRESTORE_CANCEL_POLL_MS', 1_000, 50, 60_000),
       requeueIntervalMs: int('VMRESTORE_REQUEUE_INTERVAL_MS', 30_000, 0, 3_600_000),
       sweepIntervalMs: int('VMRESTORE_SWEEP_INTERVAL_MS', 5 * 60_000, 0, 24 * 3_600_000),
+      stepTimeoutMs: int('VMRESTORE_STEP_TIMEOUT_MS', 30 * 60_000, 100, 7 * 24 * 3_600_000),
+      stallTimeoutMs: int('VMRESTORE_STALL_TIMEOUT_MS', 10 * 60_000, 100, 24 * 3_600_000),
+      stepAbortGraceMs: int('VMRESTORE_STEP_ABORT_GRACE_MS', 60_000, 0, 3_600_000),
+      dbWaitMs: int('VMRESTORE_DB_WAIT_MS', 10 * 60_000, 0, 24 * 3_600_000),
+      orphanSweepIntervalMs: int('VMRESTORE_ORPHAN_SWEEP_INTERVAL_MS', 15 * 60_000, 0, 7 * 24 * 3_600_000),
+      orphanRequestPollMs: int('VMRESTORE_ORPHAN_REQUEST_POLL_MS', 10_000, 100, 3_600_000),
+      orphanSweepTenantId: uuidOrNull('VMRESTORE_ORPHAN_SWEEP_TENANT'),
     },
     backupRoots: (env.VMRESTORE_BACKUP_ROOTS ?? '').split(':').map((r) => r.trim()).filter(Boolean),
     restore: {
@@ -140,6 +176,8 @@ export function loadConfig(env: Env = process.env): Config {
       workDir: str('VMRESTORE_WORK_DIR', join(tmpdir(), 'vmrestore-work')),
       vsphereMaxSessions: int('VMRESTORE_VSPHERE_MAX_SESSIONS', 4, 1, 64),
       vsphereTaskTimeoutMs: int('VMRESTORE_VSPHERE_TASK_TIMEOUT_MS', 30 * 60_000, 1_000, 24 * 3600_000),
+      vddkStallTimeoutMs: int('VMRESTORE_VDDK_STALL_TIMEOUT_MS', 5 * 60_000, 100, 24 * 3_600_000),
+      backupReadTimeoutMs: int('VMRESTORE_BACKUP_READ_TIMEOUT_MS', 60_000, 100, 3_600_000),
       writeBatchExtents: int('VMRESTORE_WRITE_BATCH_EXTENTS', 4096, 1, 1_000_000),
       diskParallelism: int('VMRESTORE_DISK_PARALLELISM', 2, 1, 16),
       exportRoot: env.VMRESTORE_EXPORT_ROOT || null,

@@ -1,12 +1,18 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { appendEvent, isTerminal, JobError, JOB_ERROR_CODES, metrics, observeDiskWrites, Prisma, type Db, type JobStep, type RestoreJob } from '@vmrestore/core';
+import { appendEvent, isDbUnavailable, isTerminal, JobError, JOB_ERROR_CODES, metrics, observeDiskWrites, Prisma, type Db, type JobStep, type RestoreJob } from '@vmrestore/core';
 import type { Plan, PlanRegistry, StepContext, StepDef } from './plan';
 
 // The step runner. It owns the job's state in Postgres: every step's start,
 // result and failure is recorded (with an event) before the next step
 // starts, so a job whose worker dies resumes on another worker from its last
 // recorded step, and a recorded step never runs twice.
+//
+// Nothing waits forever (docs/resilience.md): every step runs under a
+// deadline, or, once it reports progress, under a stall rule; a step that
+// passes either is aborted and fails with STEP_TIMEOUT, and the job runs its
+// cleanup. When Postgres is unreachable the runner does not fail the job and
+// does not go on without recording: it waits, with backoff, and resumes.
 
 export interface RunnerDeps {
   db: Db;
@@ -17,7 +23,23 @@ export interface RunnerDeps {
   shutdown: AbortSignal;
   /** Tells the outside world (webhooks) about a job event; never fails the job. */
   notify?: Notify;
+  /** Step deadlines and the wait for Postgres; defaults as in apps/core/src/config.ts. */
+  timeouts?: Partial<RunnerTimeouts>;
 }
+
+export interface RunnerTimeouts {
+  /** Deadline of one step (VMRESTORE_STEP_TIMEOUT_MS). */
+  stepMs: number;
+  /** Once a step reports progress: the longest time without new progress (VMRESTORE_STALL_TIMEOUT_MS). */
+  stallMs: number;
+  /** How long an aborted step gets to stop before the runner goes on without it (VMRESTORE_STEP_ABORT_GRACE_MS). */
+  graceMs: number;
+  /** How long the runner waits for Postgres before giving the attempt up (VMRESTORE_DB_WAIT_MS). */
+  dbWaitMs: number;
+}
+
+const DEFAULT_TIMEOUTS: RunnerTimeouts = { stepMs: 30 * 60_000, stallMs: 10 * 60_000, graceMs: 60_000, dbWaitMs: 10 * 60_000 };
+const timeoutsOf = (deps: RunnerDeps): RunnerTimeouts => ({ ...DEFAULT_TIMEOUTS, ...deps.timeouts });
 
 export type NotifyType = 'job.started' | 'job.step_changed' | 'job.progress' | 'job.succeeded' | 'job.failed' | 'job.cancelled' | 'job.cleanup_pending';
 export type Notify = (jobId: string, type: NotifyType, extra?: Record<string, unknown>) => Promise<void>;
@@ -55,24 +77,68 @@ export function toJobError(err: unknown): JobError {
   return new JobError(JOB_ERROR_CODES.STEP_FAILED, message, false, { cause: err });
 }
 
-type StopReason = 'cancel' | 'shutdown';
+// 'superseded': another run of this job claimed it (its BullMQ lock was
+// lost, e.g. Redis was down longer than the lock lasts): this run stops at
+// once and records nothing more.
+type StopReason = 'cancel' | 'shutdown' | 'superseded';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs a recording (a write or read of the job's state) and, while Postgres
+ * is unreachable, waits and tries again with backoff, up to dbWaitMs; a
+ * worker shutdown ends the wait. The job neither fails nor moves on
+ * meanwhile: nothing happens that is not recorded.
+ */
+type Recorder = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+function recorder(deps: RunnerDeps, log: Logger): Recorder {
+  const { dbWaitMs } = timeoutsOf(deps);
+  return async (what, fn) => {
+    const end = Date.now() + dbWaitMs;
+    let delay = 100;
+    let waited = false;
+    for (;;) {
+      try {
+        const v = await fn();
+        if (waited) log.info({ what }, 'postgres is back');
+        return v;
+      } catch (err) {
+        if (!isDbUnavailable(err) || Date.now() + delay > end || deps.shutdown.aborted) throw err;
+        if (!waited) log.warn({ what, err: lastLine(err) }, 'postgres unavailable: waiting to record');
+        waited = true;
+        await sleep(delay);
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
+  };
+}
+
+const lastLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).trim().split('\n').at(-1);
+
+/** How often one run re-runs a step that failed because Postgres went away under it. */
+const DB_STEP_REPEATS = 20;
 
 export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Promise<RunOutcome> {
   const { db } = deps;
   const log = deps.log.child({ jobId });
-  const existing = await db.restoreJob.findUnique({ where: { id: jobId } });
+  const rec = recorder(deps, log);
+  const existing = await rec('load job', () => db.restoreJob.findUnique({ where: { id: jobId } }));
   if (!existing) return { kind: 'skipped', reason: 'job does not exist' };
   if (existing.state === 'cleanup_pending') return retryCleanup(deps, log, existing);
   if (isTerminal(existing.state)) return { kind: 'skipped', reason: `job already ${existing.state}` };
 
   const planFactory = deps.plans[existing.kind];
-  const started = await db.restoreJob.updateMany({
-    where: { id: jobId, state: { in: ['queued', 'running'] } },
-    data: { state: 'running', attempt: { increment: 1 }, startedAt: existing.startedAt ?? new Date() },
-  });
+  // The claim: `attempt` is this run's fencing token. A run that finds it
+  // changed has been superseded by another claim and stops.
+  const started = await rec('claim job', () =>
+    db.restoreJob.updateMany({
+      where: { id: jobId, state: { in: ['queued', 'running'] } },
+      data: { state: 'running', attempt: { increment: 1 }, startedAt: existing.startedAt ?? new Date() },
+    }),
+  );
   if (started.count === 0) return { kind: 'skipped', reason: 'job ended meanwhile' };
-  const job = (await db.restoreJob.findUniqueOrThrow({ where: { id: jobId } })) as RestoreJob;
-  await appendEvent(db, jobId, 'job.started', null, { attempt: job.attempt, worker: WORKER_ID });
+  const job = (await rec('load job', () => db.restoreJob.findUniqueOrThrow({ where: { id: jobId } }))) as RestoreJob;
+  await rec('job.started', () => appendEvent(db, jobId, 'job.started', null, { attempt: job.attempt, worker: WORKER_ID }));
   log.info({ attempt: job.attempt, kind: job.kind }, 'job started');
   const notify = notifier(deps, log);
   notify(jobId, 'job.started', { attempt: job.attempt });
@@ -81,7 +147,7 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
     return finish(deps, log, job, 'failed', new JobError(JOB_ERROR_CODES.UNKNOWN_PLAN, `no plan for kind ${job.kind}`, true));
   }
   const plan = planFactory(job);
-  const steps = await ensureStepRows(db, jobId, plan);
+  const steps = await rec('step rows', () => ensureStepRows(db, jobId, plan));
 
   // Cancel and shutdown both abort the running step through one signal; the
   // reason says which.
@@ -97,8 +163,11 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   if (deps.shutdown.aborted) stop('shutdown');
   const poll = setInterval(() => {
     db.restoreJob
-      .findUnique({ where: { id: jobId }, select: { cancelRequestedAt: true } })
-      .then((r) => r?.cancelRequestedAt && stop('cancel'))
+      .findUnique({ where: { id: jobId }, select: { cancelRequestedAt: true, attempt: true } })
+      .then((r) => {
+        if (r && r.attempt !== job.attempt) stop('superseded');
+        else if (r?.cancelRequestedAt) stop('cancel');
+      })
       .catch(() => undefined);
   }, deps.cancelPollMs);
   poll.unref();
@@ -107,24 +176,41 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   for (const row of steps.values()) if (row.state === 'succeeded' && row.phase === 'main') results[row.name] = (row.result as Record<string, unknown>) ?? {};
 
   let failure: JobError | null = null;
+  let dbRepeats = 0;
   try {
     if (job.cancelRequestedAt) stop('cancel');
-    for (const step of plan.steps) {
+    for (let i = 0; i < plan.steps.length; i++) {
+      const step = plan.steps[i]!;
       const row = steps.get(key('main', step.name))!;
       if (row.state === 'succeeded') continue; // recorded: never again
-      if (stopReason === null && (await cancelRequested(db, jobId))) stop('cancel');
+      const now = await rec('step boundary', () => db.restoreJob.findUnique({ where: { id: jobId }, select: { cancelRequestedAt: true, attempt: true } }));
+      if (now?.attempt !== job.attempt) stop('superseded');
+      if (stopReason === null && now?.cancelRequestedAt) stop('cancel');
       if (stopReason) break;
       try {
         results[step.name] = await runStep(deps, log, job, row, step, controller.signal, results);
       } catch (err) {
+        if (stopReason === 'superseded') break;
         if (stopReason) {
-          await markStep(db, row.id, { state: 'pending', finishedAt: new Date() });
-          await appendEvent(db, jobId, 'step.interrupted', step.name, { reason: stopReason });
+          await rec('step.interrupted', () => markStep(db, row.id, { state: 'pending', finishedAt: new Date() }));
+          await rec('step.interrupted', () => appendEvent(db, jobId, 'step.interrupted', step.name, { reason: stopReason }));
           break;
         }
+        if (isDbUnavailable(err) && dbRepeats < DB_STEP_REPEATS) {
+          // Postgres went away under the step (a checkpoint it could not
+          // save): not the step's fault. Wait for it, then run the step again;
+          // steps are idempotent and resume from their last checkpoint.
+          dbRepeats++;
+          log.warn({ step: step.name, err: lastLine(err) }, 'postgres unavailable during a step: waiting, then running it again');
+          await rec('step.interrupted', () => markStep(db, row.id, { state: 'pending', finishedAt: new Date() }));
+          await rec('step.interrupted', () => appendEvent(db, jobId, 'step.interrupted', step.name, { reason: 'database_unavailable' }));
+          steps.set(key('main', step.name), (await rec('step row', () => db.jobStep.findUniqueOrThrow({ where: { id: row.id } }))) as JobStep);
+          i--;
+          continue;
+        }
         const je = toJobError(err);
-        await markStep(db, row.id, { state: 'failed', finishedAt: new Date(), errorCode: je.code, errorMessage: je.message });
-        await appendEvent(db, jobId, 'step.failed', step.name, { code: je.code, message: je.message, permanent: je.permanent });
+        await rec('step.failed', () => markStep(db, row.id, { state: 'failed', finishedAt: new Date(), errorCode: je.code, errorMessage: je.message }));
+        await rec('step.failed', () => appendEvent(db, jobId, 'step.failed', step.name, { code: je.code, message: je.message, permanent: je.permanent }));
         log.warn({ step: step.name, code: je.code, err: je.message, permanent: je.permanent }, 'step failed');
         if (je.permanent) {
           failure = je;
@@ -134,8 +220,8 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
           failure = new JobError(je.code, `${je.message} (gave up after ${info.attempt} attempts)`, true, { cause: je });
           break;
         }
-        await db.restoreJob.update({ where: { id: jobId }, data: { state: 'queued', errorCode: je.code, errorMessage: je.message } });
-        await appendEvent(db, jobId, 'job.retry_scheduled', step.name, { code: je.code, attempt: info.attempt });
+        await rec('job.retry_scheduled', () => db.restoreJob.update({ where: { id: jobId }, data: { state: 'queued', errorCode: je.code, errorMessage: je.message } }));
+        await rec('job.retry_scheduled', () => appendEvent(db, jobId, 'job.retry_scheduled', step.name, { code: je.code, attempt: info.attempt }));
         return { kind: 'retry', error: je };
       }
     }
@@ -144,10 +230,14 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
     deps.shutdown.removeEventListener('abort', onShutdown);
   }
 
+  if (stopReason === 'superseded') {
+    log.warn({ attempt: job.attempt }, 'another run claimed this job: stopping without recording more');
+    return { kind: 'skipped', reason: 'superseded by another run of the job' };
+  }
   if (stopReason === 'shutdown') {
     // Leave the job resumable: queued again, nothing recorded as done that was not.
-    await db.restoreJob.update({ where: { id: jobId }, data: { state: 'queued' } });
-    await appendEvent(db, jobId, 'worker.shutdown', null, { worker: WORKER_ID });
+    await rec('worker.shutdown', () => db.restoreJob.update({ where: { id: jobId }, data: { state: 'queued' } }));
+    await rec('worker.shutdown', () => appendEvent(db, jobId, 'worker.shutdown', null, { worker: WORKER_ID }));
     log.info('worker shutting down; job left to resume');
     return { kind: 'shutdown' };
   }
@@ -174,10 +264,11 @@ async function retryCleanup(deps: RunnerDeps, log: Logger, job: RestoreJob): Pro
   const planFactory = deps.plans[job.kind];
   if (!planFactory) return { kind: 'skipped', reason: `no plan for kind ${job.kind}` };
   const plan = planFactory(job);
-  const steps = await ensureStepRows(deps.db, job.id, plan);
+  const rec = recorder(deps, log);
+  const steps = await rec('step rows', () => ensureStepRows(deps.db, job.id, plan));
   const results: Record<string, Record<string, unknown>> = {};
   for (const row of steps.values()) if (row.state === 'succeeded' && row.phase === 'main') results[row.name] = (row.result as Record<string, unknown>) ?? {};
-  await appendEvent(deps.db, job.id, 'job.cleanup_retry', null, { worker: WORKER_ID });
+  await rec('job.cleanup_retry', () => appendEvent(deps.db, job.id, 'job.cleanup_retry', null, { worker: WORKER_ID }));
   const mainDone = plan.steps.every((s) => steps.get(key('main', s.name))?.state === 'succeeded');
   const err = await runCleanup(deps, log, job, plan, steps, results, mainDone ? 'succeeded' : job.cancelRequestedAt ? 'cancelled' : 'failed');
   if (err) {
@@ -213,9 +304,63 @@ async function markStep(db: Db, id: string, data: Prisma.JobStepUpdateInput) {
   await db.jobStep.update({ where: { id }, data });
 }
 
-async function cancelRequested(db: Db, jobId: string): Promise<boolean> {
-  const r = await db.restoreJob.findUnique({ where: { id: jobId }, select: { cancelRequestedAt: true } });
-  return Boolean(r?.cancelRequestedAt);
+/**
+ * A step's own deadline, and the job's signal (cancel, shutdown) combined
+ * into the one signal the step sees. The deadline is the step timeout until
+ * the step reports progress; from then on, the stall timeout counted from
+ * the latest progress. When either passes the signal is aborted; a step
+ * that does not stop within the grace period is left behind (`expired`
+ * rejects) so that no job waits on it forever.
+ */
+function stepDeadline(t: RunnerTimeouts, parent: AbortSignal, stepName: string) {
+  const ctl = new AbortController();
+  let timedOut: JobError | null = null;
+  let rejectExpired: (e: unknown) => void = () => undefined;
+  const expired = new Promise<never>((_, reject) => (rejectExpired = reject));
+  expired.catch(() => undefined);
+  let grace: NodeJS.Timeout | undefined;
+  const startGrace = (err: unknown) => {
+    grace ??= setTimeout(() => rejectExpired(err), t.graceMs);
+    grace.unref();
+  };
+  let stalling = false;
+  let lastBytes = -1;
+  const fire = () => {
+    timedOut = new JobError(
+      JOB_ERROR_CODES.STEP_TIMEOUT,
+      stalling ? `step ${stepName}: no progress for ${t.stallMs} ms (VMRESTORE_STALL_TIMEOUT_MS)` : `step ${stepName}: not finished within ${t.stepMs} ms (VMRESTORE_STEP_TIMEOUT_MS)`,
+      true,
+    );
+    ctl.abort(timedOut);
+    startGrace(timedOut);
+  };
+  let timer = setTimeout(fire, t.stepMs);
+  timer.unref();
+  const onParent = () => {
+    ctl.abort(parent.reason);
+    startGrace(new Error(`step ${stepName} did not stop within ${t.graceMs} ms of ${String(parent.reason)}`));
+  };
+  if (parent.aborted) onParent();
+  else parent.addEventListener('abort', onParent, { once: true });
+  return {
+    signal: ctl.signal,
+    expired,
+    timedOut: () => timedOut,
+    /** Progress: bytes done so far; more than before re-arms the stall rule. */
+    alive(bytesDone: number) {
+      if (timedOut || bytesDone <= lastBytes) return;
+      lastBytes = bytesDone;
+      stalling = true;
+      clearTimeout(timer);
+      timer = setTimeout(fire, t.stallMs);
+      timer.unref();
+    },
+    dispose() {
+      clearTimeout(timer);
+      if (grace) clearTimeout(grace);
+      parent.removeEventListener('abort', onParent);
+    },
+  };
 }
 
 async function runStep(
@@ -229,30 +374,37 @@ async function runStep(
   outcome?: StepContext['outcome'],
 ): Promise<Record<string, unknown>> {
   const { db } = deps;
+  const rec = recorder(deps, log);
   const attempt = row.attempt + 1;
-  await markStep(db, row.id, { state: 'running', attempt, startedAt: new Date(), finishedAt: null, errorCode: null, errorMessage: null });
-  if (row.phase === 'main') await db.restoreJob.update({ where: { id: job.id }, data: { currentStep: step.name } });
-  await appendEvent(db, job.id, 'step.started', step.name, { phase: row.phase, attempt });
+  // Recorded before the step does anything: a step never acts unrecorded.
+  await rec('step.started', () => markStep(db, row.id, { state: 'running', attempt, startedAt: new Date(), finishedAt: null, errorCode: null, errorMessage: null }));
+  if (row.phase === 'main') await rec('step.started', () => db.restoreJob.update({ where: { id: job.id }, data: { currentStep: step.name } }));
+  await rec('step.started', () => appendEvent(db, job.id, 'step.started', step.name, { phase: row.phase, attempt }));
   notifier(deps, log)(job.id, 'job.step_changed', { step: step.name, phase: row.phase });
   const stepLog = log.child({ step: step.name });
   stepLog.info({ attempt, phase: row.phase }, 'step started');
   const t0 = Date.now();
-  const ctx = makeContext(deps, stepLog, job, signal, results, attempt, step.name);
+  const deadline = stepDeadline(timeoutsOf(deps), signal, step.name);
+  const ctx = makeContext(deps, stepLog, job, deadline.signal, results, attempt, step.name, deadline.alive);
   if (outcome) ctx.outcome = outcome;
   // Step timings (and the bytes of write_disks) for /metrics.
   const labels = { kind: job.kind, step: step.name, phase: row.phase };
   let result: Record<string, unknown>;
   try {
-    result = (await step.run(ctx)) ?? {};
+    result = (await Promise.race([step.run(ctx), deadline.expired])) ?? {};
   } catch (err) {
-    metrics.stepDuration.observe({ ...labels, outcome: signal.aborted ? 'interrupted' : 'failed' }, (Date.now() - t0) / 1000);
-    throw err;
+    const timedOut = deadline.timedOut();
+    metrics.stepDuration.observe({ ...labels, outcome: timedOut ? 'timed_out' : signal.aborted ? 'interrupted' : 'failed' }, (Date.now() - t0) / 1000);
+    if (timedOut) stepLog.warn({ code: timedOut.code, err: timedOut.message }, 'step timed out');
+    throw timedOut ? new JobError(timedOut.code, timedOut.message, timedOut.permanent, { cause: err }) : err;
+  } finally {
+    deadline.dispose();
   }
   const durationMs = Date.now() - t0;
   metrics.stepDuration.observe({ ...labels, outcome: 'succeeded' }, durationMs / 1000);
   if (step.name === 'write_disks') observeDiskWrites(job.kind, result, durationMs / 1000);
-  await markStep(db, row.id, { state: 'succeeded', finishedAt: new Date(), result: result as Prisma.InputJsonValue });
-  await appendEvent(db, job.id, 'step.succeeded', step.name, { phase: row.phase, durationMs });
+  await rec('step.succeeded', () => markStep(db, row.id, { state: 'succeeded', finishedAt: new Date(), result: result as Prisma.InputJsonValue }));
+  await rec('step.succeeded', () => appendEvent(db, job.id, 'step.succeeded', step.name, { phase: row.phase, durationMs }));
   stepLog.info({ durationMs }, 'step succeeded');
   return result;
 }
@@ -265,6 +417,7 @@ function makeContext(
   results: Record<string, Record<string, unknown>>,
   attempt: number,
   stepName: string,
+  alive: (bytesDone: number) => void,
 ): StepContext {
   const { db } = deps;
   let lastWrite = 0;
@@ -278,16 +431,24 @@ function makeContext(
     results,
     attempt,
     async progress(bytesDone, bytesTotal) {
+      alive(bytesDone); // feeds the stall rule, before any throttling
       const now = Date.now();
       const done = bytesDone >= bytesTotal;
       if (!done && now - lastWrite < 500) return; // throttled: progress is frequent, rows are not free
       lastWrite = now;
-      await db.restoreJob.update({ where: { id: job.id }, data: { bytesDone: BigInt(bytesDone), bytesTotal: BigInt(bytesTotal) } });
-      const pct = bytesTotal > 0 ? Math.floor((bytesDone / bytesTotal) * 20) * 5 : 0; // an event every 5 %
-      if (pct !== lastPercentEvent) {
-        lastPercentEvent = pct;
-        await appendEvent(db, job.id, 'progress', stepName, { bytesDone, bytesTotal, percent: pct });
-        notifier(deps, log)(job.id, 'job.progress', { percent: pct });
+      try {
+        await db.restoreJob.update({ where: { id: job.id }, data: { bytesDone: BigInt(bytesDone), bytesTotal: BigInt(bytesTotal) } });
+        const pct = bytesTotal > 0 ? Math.floor((bytesDone / bytesTotal) * 20) * 5 : 0; // an event every 5 %
+        if (pct !== lastPercentEvent) {
+          lastPercentEvent = pct;
+          await appendEvent(db, job.id, 'progress', stepName, { bytesDone, bytesTotal, percent: pct });
+          notifier(deps, log)(job.id, 'job.progress', { percent: pct });
+        }
+      } catch (err) {
+        // Progress is for watchers: losing one report to a Postgres outage
+        // must not fail the write (its checkpoints are what must be recorded).
+        if (!isDbUnavailable(err)) throw err;
+        lastWrite = 0;
       }
     },
     recordTask(task, method) {
@@ -327,6 +488,8 @@ async function runCleanup(
   outcome: NonNullable<StepContext['outcome']>,
 ): Promise<JobError | null> {
   let firstError: JobError | null = null;
+  let dbRepeats = 0;
+  const rec = recorder(deps, log);
   for (const step of plan.cleanup) {
     let row = steps.get(key('cleanup', step.name))!;
     if (row.state === 'succeeded') continue;
@@ -336,16 +499,23 @@ async function runCleanup(
         break;
       } catch (err) {
         const je = toJobError(err);
-        await markStep(deps.db, row.id, { state: 'failed', finishedAt: new Date(), errorCode: je.code, errorMessage: je.message });
-        await appendEvent(deps.db, job.id, 'step.failed', step.name, { phase: 'cleanup', code: je.code, message: je.message, try: tryNo });
+        await rec('step.failed', () => markStep(deps.db, row.id, { state: 'failed', finishedAt: new Date(), errorCode: je.code, errorMessage: je.message }));
+        await rec('step.failed', () => appendEvent(deps.db, job.id, 'step.failed', step.name, { phase: 'cleanup', code: je.code, message: je.message, try: tryNo }));
+        // Postgres gone under a cleanup step (it came back: the recordings
+        // above waited for it): try again without spending a try.
+        if (isDbUnavailable(err) && dbRepeats++ < DB_STEP_REPEATS) {
+          tryNo--;
+          row = (await rec('step row', () => deps.db.jobStep.findUniqueOrThrow({ where: { id: row.id } }))) as JobStep;
+          continue;
+        }
         if (je.permanent || tryNo >= CLEANUP_TRIES) {
-          await appendEvent(deps.db, job.id, 'job.cleanup_pending', step.name, { code: je.code, message: je.message });
+          await rec('job.cleanup_pending', () => appendEvent(deps.db, job.id, 'job.cleanup_pending', step.name, { code: je.code, message: je.message }));
           log.error({ step: step.name, code: je.code, err: je.message }, 'cleanup step failed; left for the sweeper');
           firstError ??= je;
           break;
         }
-        await new Promise((r) => setTimeout(r, 200 * 2 ** tryNo));
-        row = (await deps.db.jobStep.findUniqueOrThrow({ where: { id: row.id } })) as JobStep;
+        await sleep(200 * 2 ** tryNo);
+        row = (await rec('step row', () => deps.db.jobStep.findUniqueOrThrow({ where: { id: row.id } }))) as JobStep;
       }
     }
   }
@@ -354,17 +524,25 @@ async function runCleanup(
 
 async function finish(deps: RunnerDeps, log: Logger, job: RestoreJob, state: 'succeeded' | 'failed' | 'cancelled' | 'cleanup_pending', error: JobError | null): Promise<RunOutcome> {
   const { db } = deps;
-  await db.restoreJob.update({
-    where: { id: job.id },
-    data: {
-      state,
-      finishedAt: new Date(),
-      currentStep: null,
-      errorCode: state === 'succeeded' ? null : (error?.code ?? null),
-      errorMessage: state === 'succeeded' ? null : (error?.message ?? null),
-    },
-  });
-  await appendEvent(db, job.id, `job.${state}`, null, error && state !== 'succeeded' ? { code: error.code, message: error.message } : undefined);
+  const rec = recorder(deps, log);
+  // Fenced by the claim's attempt: a superseded run cannot end the job.
+  const ended = await rec(`job.${state}`, () =>
+    db.restoreJob.updateMany({
+      where: { id: job.id, attempt: job.attempt },
+      data: {
+        state,
+        finishedAt: new Date(),
+        currentStep: null,
+        errorCode: state === 'succeeded' ? null : (error?.code ?? null),
+        errorMessage: state === 'succeeded' ? null : (error?.message ?? null),
+      },
+    }),
+  );
+  if (ended.count === 0) {
+    log.warn({ state }, 'another run claimed this job: its end is not recorded by this one');
+    return { kind: 'skipped', reason: 'superseded by another run of the job' };
+  }
+  await rec(`job.${state}`, () => appendEvent(db, job.id, `job.${state}`, null, error && state !== 'succeeded' ? { code: error.code, message: error.message } : undefined));
   log.info({ state, code: error?.code }, `job ${state}`);
   metrics.jobsFinished.inc({ kind: job.kind, state });
   notifier(deps, log)(job.id, `job.${state}` as NotifyType);

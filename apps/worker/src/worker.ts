@@ -16,6 +16,7 @@ import {
 } from '@vmrestore/core';
 import type { PlanRegistry } from './plan';
 import { runJob, type Notify } from './runner';
+import { startOrphanSweeper } from './orphans';
 
 export interface WorkerOptions {
   config: Config;
@@ -55,7 +56,15 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     [QUEUE_CONTRACT.restore.jobName]: async (job, token) => {
       const attempts = job.opts.attempts ?? 1;
       const outcome = await runJob(
-        { db, plans, log, cancelPollMs: config.worker.cancelPollMs, shutdown: shutdown.signal, notify },
+        {
+          db,
+          plans,
+          log,
+          cancelPollMs: config.worker.cancelPollMs,
+          shutdown: shutdown.signal,
+          notify,
+          timeouts: { stepMs: config.worker.stepTimeoutMs, stallMs: config.worker.stallTimeoutMs, graceMs: config.worker.stepAbortGraceMs, dbWaitMs: config.worker.dbWaitMs },
+        },
         job.data.jobId,
         { attempt: job.attemptsMade + 1, lastAttempt: job.attemptsMade + 1 >= attempts },
       );
@@ -139,6 +148,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   });
 
   await worker.waitUntilReady();
+  // What jobs that died left in vCenter and vm_locks (docs/orphans.md): one worker at a time, under a lease.
+  const orphans = startOrphanSweeper({ config, db, log, tenantId: opts.scopeTenantId ?? config.worker.orphanSweepTenantId });
   log.info({ concurrency: config.worker.concurrency, prefix: config.queue.prefix }, 'worker ready');
 
   return {
@@ -147,6 +158,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       if (requeue) clearInterval(requeue);
       if (sweep) clearInterval(sweep);
       shutdown.abort();
+      await orphans.close();
       await worker.close();
       await queue.close().catch(() => undefined);
       await webhooks.close().catch(() => undefined);

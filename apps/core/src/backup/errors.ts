@@ -28,6 +28,10 @@ export const BackupErrorCode = {
   IMPORT_FAILED: 'BACKUP_IMPORT_FAILED',
   /** The restore point being created already exists. */
   POINT_EXISTS: 'BACKUP_POINT_EXISTS',
+  /** A read of the repository did not answer in time (a hung NFS or SMB mount). */
+  READ_TIMEOUT: 'BACKUP_READ_TIMEOUT',
+  /** A file of the repository exists but cannot be read (permissions, I/O error). */
+  UNREADABLE: 'BACKUP_UNREADABLE',
 } as const;
 
 export type BackupErrorCode = (typeof BackupErrorCode)[keyof typeof BackupErrorCode];

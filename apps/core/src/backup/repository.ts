@@ -53,6 +53,39 @@ export interface BackupRepository {
 
 const RECORDS_PER_READ = 4096;
 
+const BACKUP_READ_TIMEOUT = BackupErrorCode.READ_TIMEOUT;
+const BACKUP_UNREADABLE = BackupErrorCode.UNREADABLE;
+export const DEFAULT_READ_TIMEOUT_MS = 60_000;
+
+export interface FileBackupRepositoryOptions {
+  /** Longest wait for one file-system call on the repository (ms). Default 60 s. */
+  readTimeoutMs?: number;
+}
+
+/**
+ * Bounds one file-system call. A call that hangs in the kernel cannot be
+ * interrupted: its promise is abandoned (a file handle it opens later is
+ * closed) and the caller gets BACKUP_READ_TIMEOUT.
+ */
+export function withReadTimeout<T>(ms: number, what: string, details: BackupErrorDetails, op: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      const where = describeLocation(details);
+      reject(new BackupError(BACKUP_READ_TIMEOUT, `${where ? `${where}: ` : ''}${what} did not answer within ${ms} ms (VMRESTORE_BACKUP_READ_TIMEOUT_MS)`, details));
+    }, ms);
+  });
+  op.then(
+    (v) => {
+      if (timedOut && v && typeof (v as { close?: unknown }).close === 'function') (v as unknown as fsp.FileHandle).close().catch(() => undefined);
+    },
+    () => undefined,
+  );
+  return Promise.race([op, late]).finally(() => clearTimeout(timer));
+}
+
 function isNotFound(err: unknown): boolean {
   const c = (err as NodeJS.ErrnoException | null)?.code;
   return c === 'ENOENT' || c === 'ENOTDIR';
@@ -77,8 +110,10 @@ function isInside(parent: string, child: string): boolean {
 
 export class FileBackupRepository implements BackupRepository {
   private readonly roots: string[];
+  private readonly readTimeoutMs: number;
 
-  constructor(roots: string[]) {
+  constructor(roots: string[], opts: FileBackupRepositoryOptions = {}) {
+    this.readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
     if (roots.length === 0) throw new BackupError(BackupErrorCode.FORMAT_INVALID, 'FileBackupRepository needs at least one root');
     for (const r of roots) {
       if (!path.isAbsolute(r) || r.includes('\0')) {
@@ -88,9 +123,14 @@ export class FileBackupRepository implements BackupRepository {
     this.roots = roots.map((r) => path.resolve(r));
   }
 
+  /** One file-system call on the repository, under the read timeout. */
+  private io<T>(what: string, details: BackupErrorDetails, op: Promise<T>): Promise<T> {
+    return withReadTimeout(this.readTimeoutMs, what, { ...details }, op);
+  }
+
   /** Realpath of each root, null for a root that does not exist (yet). Not cached: roots may appear later. */
   private resolvedRoots(): Promise<Array<string | null>> {
-    return Promise.all(this.roots.map((r) => fsp.realpath(r).catch((err: unknown) => (isNotFound(err) ? null : Promise.reject(err)))));
+    return Promise.all(this.roots.map((r) => this.io(`realpath ${r}`, { path: r }, fsp.realpath(r)).catch((err: unknown) => (isNotFound(err) ? null : Promise.reject(err)))));
   }
 
   /** Realpath of `rel` under `root` if it exists and stays inside; null if absent; throws PATH_ESCAPE. */
@@ -98,7 +138,7 @@ export class FileBackupRepository implements BackupRepository {
     const candidate = path.join(realRoot, ...rel);
     let real: string;
     try {
-      real = await fsp.realpath(candidate);
+      real = await this.io(`realpath ${candidate}`, { ...details, path: candidate }, fsp.realpath(candidate));
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
@@ -116,7 +156,7 @@ export class FileBackupRepository implements BackupRepository {
     const out = new Set<string>();
     for (const root of await this.resolvedRoots()) {
       if (root === null) continue;
-      for (const e of await fsp.readdir(root, { withFileTypes: true })) {
+      for (const e of await this.io(`readdir ${root}`, { path: root }, fsp.readdir(root, { withFileTypes: true }))) {
         if (!isSafeName(e.name) || !(e.isDirectory() || e.isSymbolicLink())) continue;
         // A symlinked VM directory is listed only if it stays inside the root.
         const dir = await this.confined(root, [e.name], { vmId: e.name }).catch(() => null);
@@ -135,7 +175,7 @@ export class FileBackupRepository implements BackupRepository {
       const dir = await this.confined(root, [vmId], { vmId });
       if (dir === null) continue;
       vmFound = true;
-      for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
+      for (const e of await this.io(`readdir ${dir}`, { vmId, path: dir }, fsp.readdir(dir, { withFileTypes: true }))) {
         if (isSafeName(e.name) && !e.name.startsWith('.') && (e.isDirectory() || e.isSymbolicLink())) ids.add(e.name);
       }
     }
@@ -192,7 +232,8 @@ export class FileBackupRepository implements BackupRepository {
   async getPoint(vmId: string, pointId: string): Promise<PointManifest> {
     const dir = await this.pointDir(vmId, pointId);
     const file = path.join(dir, POINT_MANIFEST_FILE);
-    const text = await fsp.readFile(await this.pointFile(vmId, pointId, POINT_MANIFEST_FILE, { vmId, pointId }), 'utf8');
+    const manifestFile = await this.pointFile(vmId, pointId, POINT_MANIFEST_FILE, { vmId, pointId });
+    const text = await this.io(`reading ${POINT_MANIFEST_FILE}`, { vmId, pointId, path: manifestFile }, fsp.readFile(manifestFile, 'utf8'));
     let raw: unknown;
     try {
       raw = JSON.parse(text);
@@ -212,7 +253,19 @@ export class FileBackupRepository implements BackupRepository {
 
   async dataPath(vmId: string, pointId: string, diskKey: number): Promise<string> {
     const d = await this.disk(vmId, pointId, diskKey);
-    return this.pointFile(vmId, pointId, d.dataFile, { vmId, pointId, diskKey });
+    const file = await this.pointFile(vmId, pointId, d.dataFile, { vmId, pointId, diskKey });
+    // Opened and closed under the read timeout: a data file that cannot be
+    // read, or a mount that hangs, is found here with a BACKUP_* code, before
+    // the native copy (which reads it on its own threads) gets to it.
+    const where = { vmId, pointId, diskKey, path: file };
+    try {
+      await (await this.io('opening the data file', where, fsp.open(file, 'r'))).close();
+    } catch (err) {
+      if (err instanceof BackupError) throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      throw new BackupError(BACKUP_UNREADABLE, `${describeLocation(where)}: data file ${d.dataFile} cannot be read (${code})`, where, { cause: err });
+    }
+    return file;
   }
 
   async indexPath(vmId: string, pointId: string, diskKey: number): Promise<string> {
@@ -221,16 +274,16 @@ export class FileBackupRepository implements BackupRepository {
   }
 
   /** Opens the index, checks header and size against the manifest; returns the record count. */
-  private async openIndex(vmId: string, pointId: string, diskKey: number): Promise<{ fh: fsp.FileHandle; count: number }> {
+  private async openIndex(vmId: string, pointId: string, diskKey: number): Promise<{ fh: fsp.FileHandle; count: number; read: (buf: Buffer, len: number, pos: number) => Promise<unknown> }> {
     const d = await this.disk(vmId, pointId, diskKey);
     const file = await this.pointFile(vmId, pointId, d.indexFile, { vmId, pointId, diskKey });
     const where = { vmId, pointId, diskKey, path: file };
-    const fh = await fsp.open(file, 'r');
+    const fh = await this.io('opening the index', where, fsp.open(file, 'r'));
     try {
       const head = Buffer.alloc(INDEX_HEADER_SIZE);
-      const { bytesRead } = await fh.read(head, 0, INDEX_HEADER_SIZE, 0);
+      const { bytesRead } = await this.io('reading the index', where, fh.read(head, 0, INDEX_HEADER_SIZE, 0));
       const header = decodeIndexHeader(head.subarray(0, bytesRead), where);
-      const size = (await fh.stat()).size;
+      const size = (await this.io('reading the index', where, fh.stat())).size;
       const expected = INDEX_HEADER_SIZE + header.recordCount * INDEX_RECORD_SIZE;
       if (size !== expected || header.recordCount !== d.blocks) {
         throw new BackupError(
@@ -239,7 +292,7 @@ export class FileBackupRepository implements BackupRepository {
           where,
         );
       }
-      return { fh, count: header.recordCount };
+      return { fh, count: header.recordCount, read: (buf, len, pos) => this.io('reading the index', where, fh.read(buf, 0, len, pos)) };
     } catch (err) {
       await fh.close();
       throw err;
@@ -247,13 +300,13 @@ export class FileBackupRepository implements BackupRepository {
   }
 
   async *openDiskIndex(vmId: string, pointId: string, diskKey: number): AsyncGenerator<BlockRecord> {
-    const { fh, count } = await this.openIndex(vmId, pointId, diskKey);
+    const { fh, count, read } = await this.openIndex(vmId, pointId, diskKey);
     try {
       const buf = Buffer.alloc(RECORDS_PER_READ * INDEX_RECORD_SIZE);
       const table = emptyRecordTable(RECORDS_PER_READ);
       for (let first = 0; first < count; first += RECORDS_PER_READ) {
         const n = Math.min(RECORDS_PER_READ, count - first);
-        await fh.read(buf, 0, n * INDEX_RECORD_SIZE, INDEX_HEADER_SIZE + first * INDEX_RECORD_SIZE);
+        await read(buf, n * INDEX_RECORD_SIZE, INDEX_HEADER_SIZE + first * INDEX_RECORD_SIZE);
         decodeRecordsInto(table, 0, buf, 0, n);
         for (let i = 0; i < n; i++) {
           yield {
@@ -271,14 +324,14 @@ export class FileBackupRepository implements BackupRepository {
   }
 
   async readDiskIndex(vmId: string, pointId: string, diskKey: number): Promise<RecordTable> {
-    const { fh, count } = await this.openIndex(vmId, pointId, diskKey);
+    const { fh, count, read } = await this.openIndex(vmId, pointId, diskKey);
     try {
       const table = emptyRecordTable(count);
       const buf = Buffer.alloc(Math.min(count, RECORDS_PER_READ * 16) * INDEX_RECORD_SIZE);
       const per = buf.length / INDEX_RECORD_SIZE;
       for (let first = 0; first < count; first += per) {
         const n = Math.min(per, count - first);
-        await fh.read(buf, 0, n * INDEX_RECORD_SIZE, INDEX_HEADER_SIZE + first * INDEX_RECORD_SIZE);
+        await read(buf, n * INDEX_RECORD_SIZE, INDEX_HEADER_SIZE + first * INDEX_RECORD_SIZE);
         decodeRecordsInto(table, first, buf, 0, n);
       }
       table.count = count;

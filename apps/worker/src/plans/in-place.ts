@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { copy, VddkError, type Target, type Transport } from '@vmrestore/native-vddk';
+import { VddkError, type Target, type Transport } from '@vmrestore/native-vddk';
 import {
   backupJobError,
   buildDiskWrites,
@@ -35,6 +35,7 @@ import {
 } from '@vmrestore/core';
 import type { PlanFactory, StepContext, StepDef } from '../plan';
 import { reportStep } from './report';
+import { watchedCopy } from '../watchdog';
 
 // In-place restore (MISSION R1): preflight → power off → [san: remove old
 // snapshots, when allowed] → temporary snapshot (advanced transports) →
@@ -507,17 +508,20 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       let bytes = 0;
       while (end < writes.extents.length && end - next < batch && bytes < maxBatchBytes) bytes += writes.extents[end++]!.length;
       if (target.kind === 'vddk') target.transports = pinFor(allowed, transport ?? pinned);
-      const res = await copy({
-        sources: writes.sources,
-        extents: writes.extents.slice(next, end),
-        target,
-        signal: ctx.signal,
-        ...(metadata && !metadataWritten ? { writeMetadata: metadata } : {}),
-        onProgress: (pr) => {
-          inFlight.set(key, pr.bytesDone);
-          void ctx.progress(doneNow(), total).catch(() => undefined);
+      const res = await watchedCopy(
+        {
+          sources: writes.sources,
+          extents: writes.extents.slice(next, end),
+          target,
+          signal: ctx.signal,
+          ...(metadata && !metadataWritten ? { writeMetadata: metadata } : {}),
+          onProgress: (pr) => {
+            inFlight.set(key, pr.bytesDone);
+            void ctx.progress(doneNow(), total).catch(() => undefined);
+          },
         },
-      }).catch((e) => Promise.reject(fromVddk(e, perDisk.length > 1 ? `disk ${key}: ` : '')));
+        { stallMs: deps.config.restore.vddkStallTimeoutMs, label: `disk ${key}` },
+      ).catch((e) => Promise.reject(fromVddk(e, perDisk.length > 1 ? `disk ${key}: ` : '')));
       transport = res.transport;
       pinned = pinned ?? res.transport;
       metadataWritten = metadataWritten || Boolean(metadata);
@@ -604,14 +608,17 @@ export async function verifyAllDisks(
     let ms = 0;
     let transport: string | null = null;
     for (let next = 0; next < writes.extents.length || (next === 0 && metadata); next += batch) {
-      const res = await copy({
-        sources: writes.sources,
-        extents: writes.extents.slice(next, next + batch),
-        target,
-        signal: ctx.signal,
-        verify: true,
-        ...(metadata && next === 0 ? { writeMetadata: metadata } : {}),
-      }).catch((e) => Promise.reject(fromVddk(e, `disk ${key} (${disk.fileName}): `)));
+      const res = await watchedCopy(
+        {
+          sources: writes.sources,
+          extents: writes.extents.slice(next, next + batch),
+          target,
+          signal: ctx.signal,
+          verify: true,
+          ...(metadata && next === 0 ? { writeMetadata: metadata } : {}),
+        },
+        { stallMs: deps.config.restore.vddkStallTimeoutMs, label: `disk ${key}` },
+      ).catch((e) => Promise.reject(fromVddk(e, `disk ${key} (${disk.fileName}): `)));
       bytes += res.bytesVerified;
       ms += res.durationMs;
       transport = res.transport;
