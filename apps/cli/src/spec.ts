@@ -14,7 +14,7 @@ export interface OptionSpec {
   help: string;
 }
 
-export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'cleanup_pending'] as const;
+export const JOB_STATES = ['queued', 'running', 'waiting_for_capacity', 'succeeded', 'failed', 'cancelled', 'cleanup_pending'] as const;
 
 export const OPTIONS = {
   api: { type: 'string', arg: 'URL', help: 'API base URL (default $VMRESTORE_API_URL or http://127.0.0.1:8080)' },

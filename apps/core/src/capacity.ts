@@ -9,6 +9,23 @@ import type { Redis } from 'ioredis';
 // lease expires. Redis' clock (TIME) is the only clock, so hosts with
 // skewed clocks agree.
 
+/**
+ * Thrown by a step that cannot get its capacity now: the runner puts the job
+ * back in the queue, delayed, as waiting_for_capacity with the reason,
+ * without spending an attempt; the step runs again when it comes back.
+ */
+export class CapacityWait extends Error {
+  readonly code = 'WAITING_FOR_CAPACITY';
+  constructor(
+    readonly reason: string,
+    readonly resource: string,
+    readonly retryMs: number,
+  ) {
+    super(reason);
+    this.name = 'CapacityWait';
+  }
+}
+
 export interface CapacityRequest {
   /** A resource, e.g. "vcenter:<id>:jobs", "host:<id>:<moref>:nfc". */
   key: string;

@@ -39,6 +39,22 @@ export interface Config {
     /** Sweep only this tenant's vCenters, jobs and locks (a tenant id); null = every tenant. */
     orphanSweepTenantId: string | null;
   };
+  /**
+   * Limits shared by every worker (Redis leases, docs/scheduling.md); 0 = no
+   * limit. A job whose write step cannot get them waits (waiting_for_capacity).
+   */
+  limits: {
+    vcenterJobs: number;
+    vcenterNfc: number;
+    hostJobs: number;
+    hostNfc: number;
+    datastoreJobs: number;
+    /** Bandwidth caps (MiB/s), shared by the jobs writing to one datastore / of one tenant. */
+    datastoreMBps: number;
+    tenantMBps: number;
+    retryMs: number;
+    leaseMs: number;
+  };
   /** Backup repository roots (absolute directories); empty = no repository configured. */
   backupRoots: string[];
   restore: {
@@ -98,6 +114,26 @@ export function parseDatastorePaths(raw: string, problems: string[]): Record<str
     else out[name] = dir;
   }
   return out;
+}
+
+/**
+ * The local directory of a datastore for the `file` target. Entries may be
+ * qualified by the vCenter (`vc1.example.com/LocalDS_0=/mnt/a`): datastore
+ * names are unique only within one vCenter. A qualified entry wins over a
+ * plain one.
+ */
+export function localDatastoreDir(config: Pick<Config, 'restore'>, vcenterUrl: string | null | undefined, datastore: string): string | undefined {
+  if (vcenterUrl) {
+    let host: string | null = null;
+    try {
+      host = new URL(vcenterUrl).host.toLowerCase();
+    } catch {
+      host = null;
+    }
+    const q = host ? config.restore.datastorePaths[`${host}/${datastore}`] : undefined;
+    if (q) return q;
+  }
+  return config.restore.datastorePaths[datastore];
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -167,6 +203,19 @@ export function loadConfig(env: Env = process.env): Config {
       orphanSweepIntervalMs: int('VMRESTORE_ORPHAN_SWEEP_INTERVAL_MS', 15 * 60_000, 0, 7 * 24 * 3_600_000),
       orphanRequestPollMs: int('VMRESTORE_ORPHAN_REQUEST_POLL_MS', 10_000, 100, 3_600_000),
       orphanSweepTenantId: uuidOrNull('VMRESTORE_ORPHAN_SWEEP_TENANT'),
+    },
+    limits: {
+      vcenterJobs: int('VMRESTORE_LIMIT_VCENTER_JOBS', 16, 0, 10_000),
+      // VMware's documented NFC budget: 52 connections through one vCenter.
+      vcenterNfc: int('VMRESTORE_LIMIT_VCENTER_NFC', 52, 0, 10_000),
+      hostJobs: int('VMRESTORE_LIMIT_HOST_JOBS', 8, 0, 10_000),
+      // NBD/NBDSSL connections one ESXi host serves at once (set to your ESXi version's limit).
+      hostNfc: int('VMRESTORE_LIMIT_HOST_NFC', 28, 0, 10_000),
+      datastoreJobs: int('VMRESTORE_LIMIT_DATASTORE_JOBS', 4, 0, 10_000),
+      datastoreMBps: int('VMRESTORE_CAP_DATASTORE_MBPS', 0, 0, 1_000_000),
+      tenantMBps: int('VMRESTORE_CAP_TENANT_MBPS', 0, 0, 1_000_000),
+      retryMs: int('VMRESTORE_CAPACITY_RETRY_MS', 3_000, 50, 600_000),
+      leaseMs: int('VMRESTORE_CAPACITY_LEASE_MS', 30_000, 1_000, 3_600_000),
     },
     backupRoots: (env.VMRESTORE_BACKUP_ROOTS ?? '').split(':').map((r) => r.trim()).filter(Boolean),
     restore: {

@@ -18,7 +18,7 @@ import { JOB_MARKER, loadKeyring, metrics, vcenterClientOptions, vcenterCredenti
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TEMP_SNAPSHOT = /^vmrestore-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
-const ACTIVE = new Set(['queued', 'running', 'cleanup_pending']);
+const ACTIVE = new Set(['queued', 'running', 'cleanup_pending', 'waiting_for_capacity']);
 
 export type OrphanKind = 'snapshot' | 'vm' | 'lock' | 'vcenter';
 export type OrphanAction = 'removed' | 'reverted_removed' | 'consolidated' | 'destroyed' | 'deleted' | 'none';

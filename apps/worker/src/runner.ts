@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { appendEvent, isDbUnavailable, isTerminal, JobError, JOB_ERROR_CODES, metrics, observeDiskWrites, Prisma, type Db, type JobStep, type RestoreJob } from '@vmrestore/core';
+import { CapacityWait, appendEvent, isDbUnavailable, isTerminal, JobError, JOB_ERROR_CODES, metrics, observeDiskWrites, Prisma, type Db, type JobStep, type RestoreJob } from '@vmrestore/core';
 import type { Plan, PlanRegistry, StepContext, StepDef } from './plan';
 
 // The step runner. It owns the job's state in Postgres: every step's start,
@@ -64,7 +64,9 @@ export type RunOutcome =
   | { kind: 'finished'; state: 'succeeded' | 'failed' | 'cancelled' | 'cleanup_pending' }
   | { kind: 'skipped'; reason: string }
   | { kind: 'retry'; error: JobError }
-  | { kind: 'shutdown' };
+  | { kind: 'shutdown' }
+  /** A limit is full (CapacityWait): back to the queue, delayed, no attempt spent. */
+  | { kind: 'wait'; delayMs: number };
 
 const CLEANUP_TRIES = 3;
 const WORKER_ID = `${hostname()}:${process.pid}`;
@@ -132,8 +134,8 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   // changed has been superseded by another claim and stops.
   const started = await rec('claim job', () =>
     db.restoreJob.updateMany({
-      where: { id: jobId, state: { in: ['queued', 'running'] } },
-      data: { state: 'running', attempt: { increment: 1 }, startedAt: existing.startedAt ?? new Date() },
+      where: { id: jobId, state: { in: ['queued', 'running', 'waiting_for_capacity'] } },
+      data: { state: 'running', waitReason: null, attempt: { increment: 1 }, startedAt: existing.startedAt ?? new Date() },
     }),
   );
   if (started.count === 0) return { kind: 'skipped', reason: 'job ended meanwhile' };
@@ -207,6 +209,17 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
           steps.set(key('main', step.name), (await rec('step row', () => db.jobStep.findUniqueOrThrow({ where: { id: row.id } }))) as JobStep);
           i--;
           continue;
+        }
+        if (err instanceof CapacityWait) {
+          // Not a failure: the step runs again when the job comes back from the queue.
+          await rec('capacity.wait', () => markStep(db, row.id, { state: 'pending', finishedAt: new Date() }));
+          await rec('capacity.wait', () => db.restoreJob.update({ where: { id: jobId }, data: { state: 'waiting_for_capacity', waitReason: err.reason } }));
+          const last = await rec('capacity.wait', () => db.jobEvent.findFirst({ where: { jobId, type: 'capacity.wait' }, orderBy: { id: 'desc' } }));
+          if ((last?.data as { reason?: string } | null)?.reason !== err.reason) {
+            await rec('capacity.wait', () => appendEvent(db, jobId, 'capacity.wait', step.name, { reason: err.reason, resource: err.resource }));
+          }
+          log.info({ step: step.name, reason: err.reason }, 'waiting for capacity');
+          return { kind: 'wait', delayMs: err.retryMs };
         }
         const je = toJobError(err);
         await rec('step.failed', () => markStep(db, row.id, { state: 'failed', finishedAt: new Date(), errorCode: je.code, errorMessage: je.message }));

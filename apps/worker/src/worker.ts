@@ -75,6 +75,10 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
           // Back to the queue without spending an attempt, for any worker to resume.
           await job.moveToDelayed(Date.now() + 100, token);
           throw new DelayedError();
+        case 'wait':
+          // A limit is full: back to the queue for a while (jittered, so waiting jobs do not all wake at once).
+          await job.moveToDelayed(Date.now() + Math.round(outcome.delayMs * (0.75 + Math.random() / 2)), token);
+          throw new DelayedError();
         default:
           return outcome;
       }

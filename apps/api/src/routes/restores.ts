@@ -105,7 +105,7 @@ export async function restoreRoutes(app: FastifyInstance, opts: { doc: OpenApiDo
       if (wasQueued) {
         // Best effort: a worker that takes it anyway sees `cancelled` and stops.
         await app.restoreQueue.remove(job.id).catch(() => 0);
-      } else if (job.state === 'queued') {
+      } else if (job.state === 'queued' || job.state === 'waiting_for_capacity') {
         // Waiting for a retry: run it now, so its worker sees the cancel and cleans up.
         await app.restoreQueue
           .getJob(job.id)

@@ -11,7 +11,7 @@ export type PriorityClass = keyof typeof PRIORITY_CLASSES;
 const RANK_MAX = 99_998;
 
 export async function fairPriority(db: Db, tenantId: string, cls: PriorityClass): Promise<number> {
-  const rank = await db.restoreJob.count({ where: { tenantId, state: { in: ['queued', 'running'] } } });
+  const rank = await db.restoreJob.count({ where: { tenantId, state: { in: ['queued', 'running', 'waiting_for_capacity'] } } });
   return PRIORITY_CLASSES[cls] + Math.min(rank, RANK_MAX);
 }
 

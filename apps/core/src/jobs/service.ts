@@ -108,7 +108,7 @@ export async function createRestoreJob(db: Db, tenantId: string, body: RestoreRe
     // restore_jobs_one_active_per_vm: one active in-place restore per VM.
     if (body.kind === 'in_place' && body.target?.vm) {
       const active = await db.restoreJob.findFirst({
-        where: { tenantId, kind: 'in_place', vcenter: body.vcenter, targetVm: body.target.vm, state: { in: ['queued', 'running', 'cleanup_pending'] } },
+        where: { tenantId, kind: 'in_place', vcenter: body.vcenter, targetVm: body.target.vm, state: { in: ['queued', 'running', 'cleanup_pending', 'waiting_for_capacity'] } },
       });
       if (active) {
         throw new AppError('RESTORE_CONFLICT', `restore job ${active.id} (${active.state}) is already restoring ${body.target.vm} on ${body.vcenter}`, [

@@ -29,6 +29,8 @@ export interface RestoreJobView {
   attempt: number;
   /** The priority class (the queue orders by class, then lets tenants take turns). */
   priority: PriorityClass;
+  /** waiting_for_capacity: the limit it waits for. */
+  waitingFor?: string | null;
   cancelRequested: boolean;
   createdAt: string;
   updatedAt: string;
@@ -95,6 +97,7 @@ export function toJobView(job: RestoreJob, steps?: JobStep[]): RestoreJobView {
     error: job.errorCode ? { code: job.errorCode, message: job.errorMessage ?? '' } : null,
     attempt: job.attempt,
     priority: priorityClass(job.priority),
+    waitingFor: job.state === 'waiting_for_capacity' ? job.waitReason : null,
     cancelRequested: job.cancelRequestedAt !== null,
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyChain, isBackupError, type BackupRepository, type PointManifest } from '../backup';
-import type { Config } from '../config';
+import { localDatastoreDir, type Config } from '../config';
 import { JobError, permanent } from '../errors';
 import * as configspec from '../configspec';
 import * as vsphere from '../vsphere';
@@ -33,6 +33,8 @@ export interface InPlaceRequest {
     mode: 'full' | 'quick_rollback';
     /** Read the written areas back through the target and compare them with the backup (default false in place). */
     verify: boolean;
+    /** Bandwidth cap of this job (MiB/s); absent: none. */
+    maxMBps?: number;
     /** Check every block's SHA-256 of the chain before power off (default true, false for quick_rollback). */
     verifyBackup: boolean;
   };
@@ -53,6 +55,8 @@ export interface NewVmRequest {
     diskTransports?: Record<string, string[]>;
     /** Read the written areas back through the target and compare them with the backup (default true for a new VM). */
     verify: boolean;
+    /** Bandwidth cap of this job (MiB/s); absent: none. */
+    maxMBps?: number;
   };
 }
 
@@ -75,6 +79,7 @@ export function inPlaceRequest(request: unknown): InPlaceRequest {
       mode: o.mode ?? 'full',
       verify: o.verify ?? false,
       verifyBackup: o.verifyBackup ?? (o.mode ?? 'full') !== 'quick_rollback',
+      ...(o.maxMBps ? { maxMBps: o.maxMBps } : {}),
     },
   };
 }
@@ -93,6 +98,7 @@ export function newVmRequest(request: unknown): NewVmRequest {
       macAddresses: o.macAddresses ?? 'regenerate',
       uuids: o.uuids ?? 'new',
       verify: o.verify ?? true,
+      ...(o.maxMBps ? { maxMBps: o.maxMBps } : {}),
       ...(o.diskTransports ? { diskTransports: o.diskTransports } : {}),
       ...(o.provisioning ? { provisioning: o.provisioning } : {}),
     },
@@ -180,6 +186,16 @@ export function chooseDiskTransports(requested: string[], disks: Array<{ key: nu
 const unionTransports = (requested: string[], choices: DiskTransportChoice[]): VddkTransport[] =>
   requested.filter((t) => choices.some((c) => c.transports.includes(t as VddkTransport))) as VddkTransport[];
 
+/** The local directories of these datastores on this host (the file target), by name. */
+function dirsOf(config: Config, vcenterUrl: string, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of new Set(names)) {
+    const dir = localDatastoreDir(config, vcenterUrl, n);
+    if (dir) out[n] = dir;
+  }
+  return out;
+}
+
 export interface InPlaceChecks {
   vm: string;
   vmName: string;
@@ -191,6 +207,8 @@ export interface InPlaceChecks {
   vddkTransports: VddkTransport[];
   /** VDDK target: each disk's transports and why (the thin/thick rule). */
   diskTransports: DiskTransportChoice[];
+  /** File target: the local directory of each datastore of the VM (VMRESTORE_DATASTORE_PATHS, by vCenter then name). */
+  datastoreDirs: Record<string, string>;
   needsSnapshot: boolean;
   snapshotsBefore: number;
   disks: Array<{ key: number; capacityBytes: number; vmCapacityBytes: number; fileName: string }>;
@@ -225,7 +243,8 @@ export async function checkInPlace(
     throw permanent('DISK_MISMATCH', `${req.target.vm} has ${vmDisks.length} disks, the backup ${point.disks.length}: restore as a new VM instead`);
   }
 
-  const fileReachable = vmDisks.every((d) => config.restore.datastorePaths[parseDatastorePath(d.fileName).datastore] !== undefined);
+  const datastoreDirs = dirsOf(config, client.url, vmDisks.map((d) => parseDatastorePath(d.fileName).datastore));
+  const fileReachable = vmDisks.every((d) => datastoreDirs[parseDatastorePath(d.fileName).datastore] !== undefined);
   const chosen = chooseTarget(config, req.options.transports, fileReachable);
   const { target } = chosen;
   const diskTransports =
@@ -243,6 +262,7 @@ export async function checkInPlace(
     target,
     vddkTransports,
     diskTransports,
+    datastoreDirs,
     needsSnapshot: target === 'vddk' && vddkTransports.some((t) => ADVANCED_TRANSPORTS.includes(t)),
     snapshotsBefore: snaps.length,
     disks,
@@ -264,6 +284,8 @@ export interface NewVmChecks {
   vddkTransports: VddkTransport[];
   /** VDDK target: each disk's transports and why (the thin/thick rule). */
   diskTransports: DiskTransportChoice[];
+  /** File target: the local directory of each datastore of the new disks. */
+  datastoreDirs: Record<string, string>;
   needsSnapshot: boolean;
   cbtAfter: boolean;
   chain: string[];
@@ -357,7 +379,7 @@ export async function checkNewVm(
   const fileExists = (dsPath: string): boolean => {
     const m = /^\[([^\]]+)\]\s*(.*)$/.exec(dsPath);
     if (!m || !datastores.has(m[1]!)) return false;
-    const local = config.restore.datastorePaths[m[1]!];
+    const local = localDatastoreDir(config, client.url, m[1]!);
     return local === undefined || existsSync(join(local, m[2]!));
   };
 
@@ -390,7 +412,8 @@ export async function checkNewVm(
   const video = (spec.deviceChange ?? []).find((c) => c.device._type === 'VirtualMachineVideoCard')?.device ?? null;
   spec.deviceChange = (spec.deviceChange ?? []).filter((c) => c.device._type !== 'VirtualMachineVideoCard');
 
-  const fileReachable = built.disks.every((d) => !d.rdm && config.restore.datastorePaths[d.datastore] !== undefined);
+  const datastoreDirs = dirsOf(config, client.url, built.disks.map((d) => d.datastore));
+  const fileReachable = built.disks.every((d) => !d.rdm && datastoreDirs[d.datastore] !== undefined);
   const chosen = chooseTarget(config, req.options.transports, fileReachable);
   const { target } = chosen;
   const diskTransports =
@@ -414,6 +437,7 @@ export async function checkNewVm(
     target,
     vddkTransports,
     diskTransports,
+    datastoreDirs,
     needsSnapshot: target === 'vddk' && vddkTransports.some((t) => ADVANCED_TRANSPORTS.includes(t)),
     cbtAfter: point.config.changeTrackingEnabled === true,
     chain,

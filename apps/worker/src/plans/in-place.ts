@@ -25,6 +25,7 @@ import {
   vcenterClientOptions,
   vcenterCredentials,
   vsphere,
+  type Capacity,
   type BackupRepository,
   type Config,
   type Db,
@@ -35,6 +36,7 @@ import {
 } from '@vmrestore/core';
 import type { PlanFactory, StepContext, StepDef } from '../plan';
 import { reportStep } from './report';
+import { datastoresOf, withWriteCapacity, type WriteFootprint, type WriteSlot } from './capacity';
 import { watchedCopy } from '../watchdog';
 
 // In-place restore (MISSION R1): preflight → power off → [san: remove old
@@ -50,6 +52,25 @@ export interface RestoreDeps {
   keyring: Keyring | null;
   repo: BackupRepository | null;
   pool: vsphere.VSpherePool;
+  /** Limits shared by every worker (Redis); null: no limits (tests of single plans). */
+  capacity?: Capacity | null;
+}
+
+/** The capacity a write or read-back of these disk files takes (docs/scheduling.md). */
+export async function writeFootprint(
+  deps: RestoreDeps,
+  ctx: StepContext,
+  vm: string,
+  pre: Pick<PreflightResult, 'target' | 'vddkTransports'>,
+  files: string[],
+  jobMBps: number,
+): Promise<WriteFootprint> {
+  const { vcenter, host } = await withVcenter(deps, ctx, async (c, creds) => ({
+    vcenter: new URL(creds.url).host.toLowerCase(),
+    host: (await vsphere.getProperty<vsphere.MoRef>(c, vmRef(vm), 'runtime.host'))?.value ?? null,
+  }));
+  const nfc = pre.target === 'vddk' && pre.vddkTransports.some((t) => t === 'nbd' || t === 'nbdssl') ? Math.min(deps.config.restore.diskParallelism, files.length) : 0;
+  return { vcenter, host, datastores: datastoresOf(files), nfc, tenantId: ctx.job.tenantId, jobMBps };
 }
 
 
@@ -246,7 +267,9 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
         const state = await withVc(ctx, (client) => vsphere.getPowerState(client, vmRef(req.target.vm)));
         if (state !== 'poweredOff') throw permanent('VM_POWERED_ON', `${req.target.vm} is ${state} again: its disks are not written under a running guest`);
         const within = quickAreas(ctx);
-        return writeAllDisks(deps, ctx, {
+        const fp = await writeFootprint(deps, ctx, req.target.vm, pre(ctx), resolved(ctx).map((d) => d.fileName), req.options.maxMBps ?? 0);
+        return withWriteCapacity(deps.capacity ?? null, deps.config.limits, ctx, 'write_disks', fp, (slot) => writeAllDisks(deps, ctx, {
+          slot,
           ...(within ? { within } : {}),
           pre: pre(ctx),
           vm: req.target.vm,
@@ -256,16 +279,19 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
           zeroFill: true,
           fresh: false,
           disks: resolved(ctx),
-        });
+        }));
       },
     };
 
     // A verified restore: what was written, read back through the same target (before the snapshot goes).
     const verifyDisks: StepDef = {
       name: 'verify_disks',
-      run: (ctx) => {
+      run: async (ctx) => {
         const within = quickAreas(ctx);
-        return verifyAllDisks(deps, ctx, { pre: pre(ctx), vm: req.target.vm, source: req.source, zeroFill: true, disks: resolved(ctx), ...(within ? { within } : {}) });
+        const fp = await writeFootprint(deps, ctx, req.target.vm, pre(ctx), resolved(ctx).map((d) => d.fileName), req.options.maxMBps ?? 0);
+        return withWriteCapacity(deps.capacity ?? null, deps.config.limits, ctx, 'verify_disks', fp, (slot) =>
+          verifyAllDisks(deps, ctx, { slot, pre: pre(ctx), vm: req.target.vm, source: req.source, zeroFill: true, disks: resolved(ctx), ...(within ? { within } : {}) }),
+        );
       },
     };
 
@@ -329,7 +355,10 @@ export function diskTarget(deps: RestoreDeps, p: PreflightResult, creds: Vcenter
   if (p.target === 'file') {
     if (file.startsWith('/')) return { kind: 'file', path: file }; // a local VMDK (exports)
     const { datastore, path } = parseDatastorePath(file);
-    return { kind: 'file', path: join(deps.config.restore.datastorePaths[datastore]!, path) };
+    // The directory preflight resolved (by vCenter, then name); jobs recorded before it: by name.
+    const dir = (p as { datastoreDirs?: Record<string, string> }).datastoreDirs?.[datastore] ?? deps.config.restore.datastorePaths[datastore];
+    if (!dir) throw permanent('TRANSPORT_UNAVAILABLE', `datastore ${datastore} has no local directory on this worker (VMRESTORE_DATASTORE_PATHS)`);
+    return { kind: 'file', path: join(dir, path) };
   }
   if (!creds) throw new Error('vddk target without credentials');
   return {
@@ -411,6 +440,8 @@ export interface WriteAllOptions {
   disks: Array<{ savedKey: number; fileName: string }>;
   /** Quick rollback: per saved disk key, the only areas to write (KiB-aligned); absent: whole disks. */
   within?: Map<number, Area[]>;
+  /** The capacity slot the step holds: its signal (lease lost) and bandwidth caps. */
+  slot?: WriteSlot;
   /** Metadata to write per saved disk key (R2: VixDiskLib_WriteMetadata), VDDK keys without "ddb.". */
   metadata?: Map<number, Record<string, string>>;
 }
@@ -513,7 +544,8 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
           sources: writes.sources,
           extents: writes.extents.slice(next, end),
           target,
-          signal: ctx.signal,
+          signal: o.slot?.signal ?? ctx.signal,
+          ...(o.slot?.rateLimiters.length ? { rateLimiter: o.slot.rateLimiters } : {}),
           ...(metadata && !metadataWritten ? { writeMetadata: metadata } : {}),
           onProgress: (pr) => {
             inFlight.set(key, pr.bytesDone);
@@ -589,7 +621,7 @@ export async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) 
 export async function verifyAllDisks(
   deps: RestoreDeps,
   ctx: StepContext,
-  o: Pick<WriteAllOptions, 'pre' | 'vm' | 'source' | 'zeroFill' | 'disks' | 'metadata' | 'within'>,
+  o: Pick<WriteAllOptions, 'pre' | 'vm' | 'source' | 'zeroFill' | 'disks' | 'metadata' | 'within' | 'slot'>,
 ): Promise<Record<string, unknown>> {
   const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
   // Backward order: the disk's final content, each sector once (forward writes overlap).
@@ -613,7 +645,8 @@ export async function verifyAllDisks(
           sources: writes.sources,
           extents: writes.extents.slice(next, next + batch),
           target,
-          signal: ctx.signal,
+          signal: o.slot?.signal ?? ctx.signal,
+          ...(o.slot?.rateLimiters.length ? { rateLimiter: o.slot.rateLimiters } : {}),
           verify: true,
           ...(metadata && next === 0 ? { writeMetadata: metadata } : {}),
         },

@@ -1,4 +1,4 @@
-import { loadKeyring, repositoryFromConfig, vsphere, type Config } from '@vmrestore/core';
+import { Capacity, createRedis, loadKeyring, repositoryFromConfig, vsphere, type Config } from '@vmrestore/core';
 import type { PlanRegistry } from '../plan';
 import { verifyPlan } from './verify';
 import { inPlacePlan, type RestoreDeps } from './in-place';
@@ -16,7 +16,20 @@ export function restoreDeps(config: Config): RestoreDeps & { close(): Promise<vo
   } catch {
     keyring = null; // jobs that need vCenter passwords fail with SECRET_KEYRING_MISSING
   }
-  return { config, keyring, repo: repositoryFromConfig(config), pool, close: () => pool.close() };
+  // The limits every worker shares: leases in Redis under the queue's prefix.
+  const redis = createRedis(config.redisUrl, 'worker');
+  const capacity = new Capacity(redis, { prefix: config.queue.prefix, leaseMs: config.limits.leaseMs });
+  return {
+    config,
+    keyring,
+    repo: repositoryFromConfig(config),
+    pool,
+    capacity,
+    close: async () => {
+      await pool.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
 }
 
 /** The production plans: in place (R1), as a new VM (R2-R5), chain verification. */

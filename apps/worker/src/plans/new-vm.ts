@@ -1,5 +1,6 @@
 import { assertVddkThumbprint, checkNewVm, configspec, findVmByName, newVmRequest, permanent, vsphere, type NewVmChecks } from '@vmrestore/core';
 import { reportStep } from './report';
+import { withWriteCapacity } from './capacity';
 import type { PlanFactory, StepContext, StepDef } from '../plan';
 import {
   ensureTempSnapshot,
@@ -10,6 +11,7 @@ import {
   vmRef,
   verifyAllDisks,
   writeAllDisks,
+  writeFootprint,
   type RestoreDeps,
 } from './in-place';
 
@@ -118,7 +120,9 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
         const point = await deps.repo!.getPoint(req.source.vm, req.source.point).catch((e) => Promise.reject(fromBackup(e)));
         // R2: the disk metadata saved at backup time, back through VixDiskLib_WriteMetadata.
         const metadata = savedMetadata(point);
-        return writeAllDisks(deps, ctx, {
+        const fp = await writeFootprint(deps, ctx, createdVm(ctx)!, p, resolved.map((d) => d.fileName), req.options.maxMBps ?? 0);
+        return withWriteCapacity(deps.capacity ?? null, deps.config.limits, ctx, 'write_disks', fp, (slot) => writeAllDisks(deps, ctx, {
+          slot,
           pre: p,
           vm: createdVm(ctx)!,
           source: req.source,
@@ -127,7 +131,7 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
           fresh: true,
           disks: resolved,
           metadata,
-        });
+        }));
       },
     };
 
@@ -136,14 +140,11 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
       name: 'verify_disks',
       async run(ctx) {
         const point = await deps.repo!.getPoint(req.source.vm, req.source.point).catch((e) => Promise.reject(fromBackup(e)));
-        return verifyAllDisks(deps, ctx, {
-          pre: pre(ctx),
-          vm: createdVm(ctx)!,
-          source: req.source,
-          zeroFill: false,
-          disks: (ctx.results.resolve_disks as { disks: Array<{ savedKey: number; fileName: string }> }).disks,
-          metadata: savedMetadata(point),
-        });
+        const disks = (ctx.results.resolve_disks as { disks: Array<{ savedKey: number; fileName: string }> }).disks;
+        const fp = await writeFootprint(deps, ctx, createdVm(ctx)!, pre(ctx), disks.map((d) => d.fileName), req.options.maxMBps ?? 0);
+        return withWriteCapacity(deps.capacity ?? null, deps.config.limits, ctx, 'verify_disks', fp, (slot) =>
+          verifyAllDisks(deps, ctx, { slot, pre: pre(ctx), vm: createdVm(ctx)!, source: req.source, zeroFill: false, disks, metadata: savedMetadata(point) }),
+        );
       },
     };
 
