@@ -177,7 +177,8 @@ export function loadConfig(env: Env = process.env): Config {
   const lockDurationMs = int('VMRESTORE_LOCK_DURATION_MS', 30_000, 1_000, 600_000);
   const config: Config = {
     databaseUrl: url('DATABASE_URL', ['postgresql:', 'postgres:']),
-    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    // redis-sentinel://host1:26379,host2:26379/mymaster: Redis behind Sentinel (core/redis.ts).
+    redisUrl: /^rediss?-sentinel:\/\//.test(env.REDIS_URL ?? '') ? str('REDIS_URL') : url('REDIS_URL', ['redis:', 'rediss:']),
     api: {
       host: str('VMRESTORE_HOST', '127.0.0.1'),
       port: int('VMRESTORE_PORT', 8080, 0, 65535),
