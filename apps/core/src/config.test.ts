@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, loadConfig, localDatastoreDir } from './config';
 
 const base = { DATABASE_URL: 'postgresql://u@127.0.0.1:5432/db', REDIS_URL: 'redis://127.0.0.1:6379' };
 
@@ -66,5 +66,17 @@ describe('loadConfig', () => {
   });
   it('refuses a stall interval longer than the lock', () => {
     expect(() => loadConfig({ ...base, VMRESTORE_LOCK_DURATION_MS: '2000', VMRESTORE_STALLED_INTERVAL_MS: '5000' })).toThrow(/STALLED_INTERVAL/);
+  });
+});
+
+describe('datastore directories of the file target', () => {
+  it('maps a datastore per vCenter first (names repeat across vCenters), then by name', () => {
+    const base = { DATABASE_URL: 'postgresql://u:p@localhost:5432/db', REDIS_URL: 'redis://localhost:6379' };
+    const c = loadConfig({ ...base, VMRESTORE_DATASTORE_PATHS: 'vc1.example.com/LocalDS_0=/mnt/a;vc2.example.com:8443/LocalDS_0=/mnt/b;LocalDS_0=/mnt/plain;ds9=/mnt/9' });
+    expect(localDatastoreDir(c, 'https://VC1.example.com/sdk', 'LocalDS_0')).toBe('/mnt/a');
+    expect(localDatastoreDir(c, 'https://vc2.example.com:8443/sdk', 'LocalDS_0')).toBe('/mnt/b');
+    expect(localDatastoreDir(c, 'https://vc3.example.com/sdk', 'LocalDS_0')).toBe('/mnt/plain');
+    expect(localDatastoreDir(c, null, 'ds9')).toBe('/mnt/9');
+    expect(localDatastoreDir(c, 'https://vc1.example.com/sdk', 'nope')).toBeUndefined();
   });
 });
