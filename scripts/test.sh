@@ -11,5 +11,9 @@ cleanup() { [ -n "${started_here:-}" ] && [ -z "${KEEP_SERVICES:-}" ] && bash sc
 trap cleanup EXIT
 set -a; . .run/env; set +a
 
+printf '\n\033[1m== type check of the tests\033[0m\n'
+# ts-jest compiles each test file alone (isolatedModules) and does not type-check.
+npx tsc -p tsconfig.test.json --noEmit
+
 printf '\n\033[1m== tests\033[0m\n'
 npx jest --ci "$@"
