@@ -140,10 +140,12 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   );
   if (started.count === 0) return { kind: 'skipped', reason: 'job ended meanwhile' };
   const job = (await rec('load job', () => db.restoreJob.findUniqueOrThrow({ where: { id: jobId } }))) as RestoreJob;
-  await rec('job.started', () => appendEvent(db, jobId, 'job.started', null, { attempt: job.attempt, worker: WORKER_ID }));
-  log.info({ attempt: job.attempt, kind: job.kind }, 'job started');
+  // Back from waiting for capacity: the same run of the job going on, not a new start (no event, no webhook).
+  const resumed = existing.state === 'waiting_for_capacity';
+  if (!resumed) await rec('job.started', () => appendEvent(db, jobId, 'job.started', null, { attempt: job.attempt, worker: WORKER_ID }));
+  log.info({ attempt: job.attempt, kind: job.kind, resumed }, resumed ? 'job resumed after waiting for capacity' : 'job started');
   const notify = notifier(deps, log);
-  notify(jobId, 'job.started', { attempt: job.attempt });
+  if (!resumed) notify(jobId, 'job.started', { attempt: job.attempt });
 
   if (!planFactory) {
     return finish(deps, log, job, 'failed', new JobError(JOB_ERROR_CODES.UNKNOWN_PLAN, `no plan for kind ${job.kind}`, true));
