@@ -189,7 +189,7 @@ function el(tag, props = {}, ...children) {
 }
 
 function setState(node, state) {
-  node.textContent = state ? state.replace('_', ' ') : '';
+  node.textContent = state ? state.replace(/_/g, ' ') : '';
   node.className = `state state-${state}`;
   node.dataset.state = state || '';
 }
@@ -325,7 +325,7 @@ function showList(params) {
     c[6].textContent = fmtRate(rate);
     const left = job.progress.bytesTotal - job.progress.bytesDone;
     c[7].textContent = running && rate > 0 && left >= 0 ? fmtDuration(left / rate) : '–';
-    c[8].textContent = job.currentStep || (ENDED.has(job.state) ? '' : '–');
+    c[8].textContent = job.state === 'waiting_for_capacity' && job.waitingFor ? job.waitingFor : job.currentStep || (ENDED.has(job.state) ? '' : '–');
   }
 
   function rowFor(job) {
