@@ -158,6 +158,12 @@ describe('GET /v1/restores/{id}', () => {
     const { body } = await call('GET', `/v1/restores/${created.body.id}/events`, '/v1/restores/{id}/events');
     expect(body.items.map((e: { type: string }) => e.type)).toEqual(['job.queued']);
   });
+  it('400s an event id past the largest one (found by the fuzzer: it was a 500)', async () => {
+    const created = await call('POST', '/v1/restores', '/v1/restores', { body: valid() });
+    const { res, body } = await call('GET', `/v1/restores/${created.body.id}/events?after=99999999999999999999`, '/v1/restores/{id}/events');
+    expect(res.statusCode).toBe(400);
+    expect(body.errors).toEqual([expect.objectContaining({ in: 'query', field: 'after' })]);
+  });
 });
 
 describe('GET /v1/restores', () => {

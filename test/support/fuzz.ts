@@ -674,6 +674,10 @@ export function concretize(r: FuzzRequest, ctx: SendContext): ConcreteRequest {
       text = pool.length ? pool[v.pick % pool.length]! : randomUUID();
       if (r.method === 'DELETE' && ctx.keep.has(text)) text = randomUUID();
     }
+    // An empty or dot segment would address another route (trailing slashes are ignored, dot
+    // segments resolved by the URL parser), not this operation: send them percent-encoded.
+    if (text === '') text = '_';
+    if (text === '.' || text === '..') text = text.replace(/\./g, '%252E'); // %2E too is a dot segment to a WHATWG URL parser
     path = path.replace(`{${name}}`, text);
   }
   const payload = payloadOf(r.body);
