@@ -29,19 +29,16 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'sentinel.conf'), `port ${sport}\nbind 127.0.0.1\nsentinel monitor vmr 127.0.0.1 ${port} 1\ndir ${dir}\n`);
   procs.push(spawn('redis-server', [join(dir, 'sentinel.conf'), '--sentinel'], { stdio: 'ignore' }));
   url = `redis-sentinel://127.0.0.1:${sport}/vmr`;
-  await waitFor('sentinel up', async () => {
-    const r = createRedis(url, 'worker', { maxRetriesPerRequest: 1 });
-    try {
-      return (await r.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      r.disconnect();
-    }
-  }, 20_000);
+  // One probe connection (ioredis keeps retrying the sentinels until the master is known), closed once it answers.
+  const probe = createRedis(url, 'worker');
+  try {
+    await waitFor('sentinel up', async () => (await probe.ping()) === 'PONG', 20_000);
+  } finally {
+    await probe.quit().catch(() => probe.disconnect());
+  }
 });
-afterAll(() => {
-  for (const p of procs) p.kill('SIGKILL');
+afterAll(async () => {
+  await Promise.all(procs.map((p) => new Promise((resolve) => (p.exitCode !== null ? resolve(null) : (p.once('exit', resolve), p.kill('SIGKILL'))))));
   rmSync(dir, { recursive: true, force: true });
 });
 
