@@ -16,7 +16,7 @@ printf '\n\033[1m== type check of the tests\033[0m\n'
 npx tsc -p tsconfig.test.json --noEmit
 
 printf '\n\033[1m== tests\033[0m\n'
-# On 2 cores jest runs every file in its own process (in band): a client
+# On 2 cores jest runs the test files in band, in its own process: a client
 # library's leftover timer (ioredis' sentinel reconnects) must not keep the
 # run from ending once every test has.
 npx jest --ci --forceExit "$@"
