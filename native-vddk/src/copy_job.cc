@@ -292,15 +292,18 @@ bool CopyJob::VerifyCheck(uint32_t index, int fd, size_t buf, JobError& err) {
   }
   uint8_t got[32];
   h.Final(got);
-  if (std::memcmp(got, e.sha256, 32) != 0) {
-    err.Set("CHECKSUM_MISMATCH", "extent " + std::to_string(index) + " (source " + std::to_string(e.source) +
-                                     " bytes " + std::to_string(e.checkOffset) + ".." +
-                                     std::to_string(e.checkOffset + e.checkLength) + ", target offset " +
-                                     std::to_string(e.targetOffset) + "): sha256 " + Hex(got, 32) + " expected " +
-                                     Hex(e.sha256, 32) + "; the extent was not written");
-    return false;
-  }
-  return true;
+  return CheckDigest(index, got, err);
+}
+
+bool CopyJob::CheckDigest(uint32_t index, const uint8_t got[32], JobError& err) {
+  const auto& e = spec_->extents[index];
+  if (std::memcmp(got, e.sha256, 32) == 0) return true;
+  err.Set("CHECKSUM_MISMATCH", "extent " + std::to_string(index) + " (source " + std::to_string(e.source) +
+                                   " bytes " + std::to_string(e.checkOffset) + ".." +
+                                   std::to_string(e.checkOffset + e.checkLength) + ", target offset " +
+                                   std::to_string(e.targetOffset) + "): sha256 " + Hex(got, 32) + " expected " +
+                                   Hex(e.sha256, 32) + "; the extent was not written");
+  return false;
 }
 
 void CopyJob::ReaderMain() {
@@ -308,8 +311,13 @@ void CopyJob::ReaderMain() {
   for (uint32_t i = 0; i < spec_->extents.size() && !err && !Stopping(); i++) {
     const auto& e = spec_->extents[i];
     int fd = fds_[e.source];
-    // A block that newer points split into several extents is hashed once per job.
-    if (e.hasCheck && verified_.insert({e.source, e.checkOffset, e.checkLength}).second) {
+    // An extent that is exactly its block, in one buffer: hashed from the
+    // bytes read for writing (one read instead of two). Otherwise the block
+    // is read and hashed first, once per job even when newer points split
+    // it into several extents.
+    const bool inlineCheck = e.hasCheck && e.checkOffset == e.sourceOffset && e.checkLength == e.length && e.length <= spec_->bufferBytes &&
+                             !verified_.count({e.source, e.checkOffset, e.checkLength});
+    if (e.hasCheck && !inlineCheck && verified_.insert({e.source, e.checkOffset, e.checkLength}).second) {
       size_t buf;
       if (!AcquireFree(buf)) break;
       bool ok = VerifyCheck(i, fd, buf, err);
@@ -323,6 +331,17 @@ void CopyJob::ReaderMain() {
       if (!ReadFully(fd, e.sourceOffset + off, bufs_[buf].get(), len, i, err)) {
         ReleaseFree(buf);
         break;
+      }
+      if (inlineCheck) {
+        Sha256 h;
+        h.Update(bufs_[buf].get(), len);
+        uint8_t got[32];
+        h.Final(got);
+        if (!CheckDigest(i, got, err)) {
+          ReleaseFree(buf);
+          break;
+        }
+        verified_.insert({e.source, e.checkOffset, e.checkLength});
       }
       {
         std::lock_guard<std::mutex> lock(mu_);

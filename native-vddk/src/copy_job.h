@@ -49,6 +49,7 @@ class CopyJob {
   void ReaderMain();
   bool ReadFully(int fd, uint64_t off, uint8_t* dst, size_t len, uint32_t extent, JobError& err);
   bool VerifyCheck(uint32_t index, int fd, size_t buf, JobError& err);
+  bool CheckDigest(uint32_t index, const uint8_t got[32], JobError& err);
   bool AcquireFree(size_t& buf);
   void ReleaseFree(size_t buf);
   bool Stopping() const { return cancelled_.load() || stop_.load(); }
