@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDb, createVcenterConnection, generateFixtureChain, loadKeyring, vsphere, type Db, type FixtureChain } from '@vmrestore/core';
@@ -106,6 +106,8 @@ export async function startRestoreEnv(
     async close() {
       await db.$disconnect();
       await sim.stop();
+      // The backups, expected images and scratch files of the run (hundreds of MiB each).
+      for (const d of [root, expectedDir, work]) rmSync(d, { recursive: true, force: true });
     },
   };
 }

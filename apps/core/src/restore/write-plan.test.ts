@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileBackupRepository, generateFixtureChain, planRestore } from '../backup';
@@ -12,6 +12,16 @@ function apply(disk: Buffer, sources: string[], extents: Array<{ source: number;
   const files = sources.map((s) => readFileSync(s));
   for (const e of extents) files[e.source]!.copy(disk, e.targetOffset, e.sourceOffset, e.sourceOffset + e.length);
 }
+
+const made: string[] = [];
+const tmp = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 describe('aligned disk writes', () => {
   it('keeps aligned pieces whole and flags the units a boundary cuts', () => {
@@ -29,8 +39,8 @@ describe('aligned disk writes', () => {
 
   for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     it(`restores every point of fixture chain ${seed} exactly, backward and forward, with aligned writes`, async () => {
-      const root = mkdtempSync(join(tmpdir(), 'vmr-writes-'));
-      const work = mkdtempSync(join(tmpdir(), 'vmr-work-'));
+      const root = tmp('vmr-writes-');
+      const work = tmp('vmr-work-');
       const chain = await generateFixtureChain({ root, seed, incrementals: 4, disks: [{ key: 2000, capacityBytes: 2 * 1024 * 1024 }, { key: 2001, capacityBytes: 1024 * 1024 + 3 * 512 }] });
       const repo = new FileBackupRepository([root]);
       let patched = 0;
@@ -71,8 +81,8 @@ describe('aligned disk writes', () => {
 
   for (const seed of [11, 12, 13, 14]) {
     it(`quick rollback (chain ${seed}): writing only the changed areas gives the point back, and writes exactly those areas`, async () => {
-      const root = mkdtempSync(join(tmpdir(), 'vmr-writes-'));
-      const work = mkdtempSync(join(tmpdir(), 'vmr-work-'));
+      const root = tmp('vmr-writes-');
+      const work = tmp('vmr-work-');
       const chain = await generateFixtureChain({ root, seed, incrementals: 3, disks: [{ key: 2000, capacityBytes: 2 * 1024 * 1024 }, { key: 2001, capacityBytes: 1024 * 1024 + 3 * 512 }] });
       const repo = new FileBackupRepository([root]);
       let rand = seed * 7919;
@@ -107,8 +117,8 @@ describe('aligned disk writes', () => {
   }
 
   it('refuses to patch from a corrupted block', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'vmr-writes-'));
-    const work = mkdtempSync(join(tmpdir(), 'vmr-work-'));
+    const root = tmp('vmr-writes-');
+    const work = tmp('vmr-work-');
     const chain = await generateFixtureChain({ root, seed: 3, incrementals: 3, disks: [{ key: 2000, capacityBytes: 1024 * 1024 }] });
     const repo = new FileBackupRepository([root]);
     const last = chain.points[chain.points.length - 1]!;
