@@ -55,6 +55,8 @@ async function main() {
       sources: [srcPath],
       extents: [{ source: 0, sourceOffset: 0, targetOffset: 0, length: 8 * MiB }],
       target: { kind: 'file', path: desc }, bufferBytes: 64 * 1024, progressIntervalMs: 0,
+      // Capped at 1 MiB/s (8 s for the extent): the cancel always lands mid-copy, and the throttle runs under the sanitizers.
+      maxBytesPerSec: 1024 * 1024,
       signal: ac.signal, onProgress: () => ac.abort(),
     }), { code: 'CANCELLED' });
 
