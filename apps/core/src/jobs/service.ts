@@ -24,6 +24,8 @@ export interface RestoreRequestBody {
 }
 
 export const TERMINAL_STATES = ['succeeded', 'failed', 'cancelled', 'cleanup_pending'] as const;
+/** A job in these states still holds (or will hold) its VM: one active in-place restore per VM (the partial unique index lists them too). */
+export const ACTIVE_STATES = ['queued', 'running', 'cleanup_pending', 'waiting_for_capacity'] as const;
 export const isTerminal = (state: string) => (TERMINAL_STATES as readonly string[]).includes(state);
 
 /** Rules across fields that a JSON schema cannot say clearly. */
@@ -108,7 +110,7 @@ export async function createRestoreJob(db: Db, tenantId: string, body: RestoreRe
     // restore_jobs_one_active_per_vm: one active in-place restore per VM.
     if (body.kind === 'in_place' && body.target?.vm) {
       const active = await db.restoreJob.findFirst({
-        where: { tenantId, kind: 'in_place', vcenter: body.vcenter, targetVm: body.target.vm, state: { in: ['queued', 'running', 'cleanup_pending', 'waiting_for_capacity'] } },
+        where: { tenantId, kind: 'in_place', vcenter: body.vcenter, targetVm: body.target.vm, state: { in: [...ACTIVE_STATES] } },
       });
       if (active) {
         throw new AppError('RESTORE_CONFLICT', `restore job ${active.id} (${active.state}) is already restoring ${body.target.vm} on ${body.vcenter}`, [
@@ -120,50 +122,40 @@ export async function createRestoreJob(db: Db, tenantId: string, body: RestoreRe
   }
 }
 
-/** A chain verification, run by a worker like a restore (kind `verify`). */
-export async function createVerifyJob(db: Db, tenantId: string, vm: string, point: string, options: { checksums: boolean }): Promise<RestoreJob> {
-  // Checks and exports never delay a restore: the lowest class.
+/**
+ * A job on a restore point that involves no vCenter (verify, export): in the
+ * lowest priority class (they never delay a restore), queued with its event.
+ */
+async function createPointJob(
+  db: Db,
+  tenantId: string,
+  kind: 'verify' | 'export',
+  source: { vm: string; point: string },
+  request: Record<string, unknown>,
+  label: string | null,
+): Promise<RestoreJob> {
   const priority = await fairPriority(db, tenantId, 'test');
   return db.$transaction(async (tx) => {
     const created = await tx.restoreJob.create({
-      data: {
-        tenantId,
-        priority,
-        kind: 'verify',
-        request: { kind: 'verify', source: { vm, point }, options } as Prisma.InputJsonValue,
-        vcenter: null,
-        sourceVm: vm,
-        sourcePoint: point,
-      },
+      data: { tenantId, priority, kind, request: { kind, ...request } as Prisma.InputJsonValue, vcenter: null, sourceVm: source.vm, sourcePoint: source.point, label },
     });
     await tx.jobEvent.create({ data: { jobId: created.id, type: 'job.queued' } });
     return created;
   });
 }
 
+/** A chain verification, run by a worker like a restore (kind `verify`). */
+export function createVerifyJob(db: Db, tenantId: string, vm: string, point: string, options: { checksums: boolean }): Promise<RestoreJob> {
+  return createPointJob(db, tenantId, 'verify', { vm, point }, { source: { vm, point }, options }, null);
+}
+
 /** An export of a restore point as standalone VMDK files (kind `export`): no vCenter involved. */
-export async function createExportJob(
+export function createExportJob(
   db: Db,
   tenantId: string,
   body: { source: { vm: string; point: string }; target: { directory: string }; options?: { incrementalOrder?: 'backward' | 'forward' }; label?: string },
 ): Promise<RestoreJob> {
-  const priority = await fairPriority(db, tenantId, 'test');
-  return db.$transaction(async (tx) => {
-    const created = await tx.restoreJob.create({
-      data: {
-        tenantId,
-        priority,
-        kind: 'export',
-        request: { kind: 'export', ...body } as Prisma.InputJsonValue,
-        vcenter: null,
-        sourceVm: body.source.vm,
-        sourcePoint: body.source.point,
-        label: body.label ?? null,
-      },
-    });
-    await tx.jobEvent.create({ data: { jobId: created.id, type: 'job.queued' } });
-    return created;
-  });
+  return createPointJob(db, tenantId, 'export', body.source, body, body.label ?? null);
 }
 
 export async function findJob(db: Db, tenantId: string, id: string): Promise<RestoreJob> {
