@@ -1,4 +1,5 @@
-import { decideLock, decideSnapshot, decideVm, leaseScope, needsRevert, retryDelayMs, summarize, tempSnapshotJobId, type OrphanItem } from './orphans';
+import { decideLock, decideSnapshot, decideVm, leaseScope, retryDelayMs, summarize, tempSnapshotJobId, type OrphanItem } from './orphans';
+import { needsRevert } from './plans/in-place';
 
 // The sweeper's decision table (docs/orphans.md). The sweep itself runs
 // against Postgres and the vcsim harness in test/e2e/orphans.test.ts.

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { JOB_MARKER, loadKeyring, metrics, vcenterClientOptions, vcenterCredentials, vsphere, type Config, type Db, type Keyring } from '@vmrestore/core';
+import { snapshotNeedsRevert } from './plans/in-place';
+import { ACTIVE_STATES, JOB_MARKER, loadKeyring, metrics, vcenterClientOptions, vcenterCredentials, vsphere, type Config, type Db, type Keyring } from '@vmrestore/core';
 
 // The orphan sweeper (docs/orphans.md): finds what jobs that died left
 // behind, cleans what it safely can and records the rest.
@@ -18,7 +19,7 @@ import { JOB_MARKER, loadKeyring, metrics, vcenterClientOptions, vcenterCredenti
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TEMP_SNAPSHOT = /^vmrestore-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
-const ACTIVE = new Set(['queued', 'running', 'cleanup_pending', 'waiting_for_capacity']);
+const ACTIVE = new Set<string>(ACTIVE_STATES);
 
 export type OrphanKind = 'snapshot' | 'vm' | 'lock' | 'vcenter';
 export type OrphanAction = 'removed' | 'reverted_removed' | 'consolidated' | 'destroyed' | 'deleted' | 'none';
@@ -75,18 +76,6 @@ export function decideVm(marker: string, jobState: string | null): 'ignore' | 'k
 export function decideLock(jobState: string, snapshotStillThere: boolean): 'ignore' | 'keep' | 'delete' {
   if (ACTIVE.has(jobState)) return 'ignore';
   return snapshotStillThere ? 'keep' : 'delete';
-}
-
-/**
- * Whether the job may have written through SAN behind its snapshot, so a
- * revert must come before the remove (MISSION R1.5), decided the way the
- * in-place plan's dropTempSnapshot does: the transports its disk checkpoints
- * recorded, or, when none was recorded, whether SAN was allowed and a write
- * had begun.
- */
-export function needsRevert(transportsUsed: string[], sanAllowed: boolean, writeAttempts: number): boolean {
-  if (transportsUsed.length) return transportsUsed.includes('san');
-  return sanAllowed && writeAttempts > 0;
 }
 
 /** Backoff before retry `attempt` (1-based) of a removal: base, 2×base, 4×base, ... */
@@ -391,7 +380,7 @@ async function sweepVcenter(ctx: Ctx, vc: Connection, items: OrphanItem[], jobsW
           record(ctx, items, item({ ...it, action: 'none', outcome: 'kept' }));
           continue;
         }
-        const revert = job ? await revertFirst(db, job.id) : false;
+        const revert = job ? await snapshotNeedsRevert(db, job.id) : false;
         const r = await removeTempSnapshot(ctx, client, vm.ref, snap.ref, revert, taskOpts);
         if (r.outcome === 'left') jobsWithSnapshot.add(snap.jobId);
         record(ctx, items, item({ ...it, ...r }));
@@ -419,18 +408,6 @@ async function withRetries(ctx: Ctx, fn: () => Promise<void>, stop?: () => Promi
     }
   }
   return last;
-}
-
-/** Whether the job's writes may have gone through SAN (see needsRevert). */
-async function revertFirst(db: Db, jobId: string): Promise<boolean> {
-  const [checkpoints, preflight, write] = await Promise.all([
-    db.diskCheckpoint.findMany({ where: { jobId }, select: { state: true } }),
-    db.jobStep.findFirst({ where: { jobId, phase: 'main', name: 'preflight' }, select: { result: true } }),
-    db.jobStep.findFirst({ where: { jobId, phase: 'main', name: 'write_disks' }, select: { attempt: true } }),
-  ]);
-  const used = checkpoints.map((c) => (c.state as { transport?: string | null } | null)?.transport).filter((t): t is string => Boolean(t));
-  const sanAllowed = ((preflight?.result as { vddkTransports?: string[] } | null)?.vddkTransports ?? []).includes('san');
-  return needsRevert(used, sanAllowed, write?.attempt ?? 0);
 }
 
 /**

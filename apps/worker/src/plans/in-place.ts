@@ -392,23 +392,36 @@ export async function dropTempSnapshot(
   const ref = vmRef(vm);
   const snaps = (await vsphere.listSnapshots(client, ref)).all.filter((s) => s.name === name);
   if (!snaps.length) return { removed: 0 };
-  // After a SAN write the base disk changed behind the snapshot: revert first,
-  // or the delete fails on a CID mismatch (R1.5). Decided from what was
-  // recorded: the transport each disk's writes used (pinned per job), or, if
-  // a write may have begun before any was recorded, whether SAN was allowed.
-  const checkpoints = await ctx.db.diskCheckpoint.findMany({ where: { jobId: job.id } });
-  const used = checkpoints.map((c) => (c.state as { transport?: string | null } | null)?.transport).filter((t): t is string => Boolean(t));
-  let san = used.includes('san');
-  if (!used.length) {
-    const step = await ctx.db.jobStep.findFirst({ where: { jobId: job.id, phase: 'main', name: 'write_disks' } });
-    const allowed = ((ctx.results.preflight as { vddkTransports?: string[] } | undefined)?.vddkTransports ?? []).includes('san');
-    san = allowed && (step?.attempt ?? 0) > 0;
-  }
+  const san = await snapshotNeedsRevert(ctx.db, job.id);
   for (const s of snaps) {
     if (san) await vsphere.revertToSnapshot(client, s.ref, { ...taskOpts, suppressPowerOn: true });
     await vsphere.removeSnapshot(client, s.ref, taskOpts);
   }
   return { removed: snaps.length, reverted: san };
+}
+
+/**
+ * Whether a revert must come before removing the temporary snapshot: after a
+ * SAN write the base disk changed behind it, and the delete would fail on a
+ * CID mismatch (MISSION R1.5). What was recorded wins: the transports the
+ * disks' writes used; when none was recorded, whether SAN was allowed and a
+ * write had begun.
+ */
+export function needsRevert(transportsUsed: string[], sanAllowed: boolean, writeAttempts: number): boolean {
+  if (transportsUsed.length) return transportsUsed.includes('san');
+  return sanAllowed && writeAttempts > 0;
+}
+
+/** needsRevert from what the job recorded (its checkpoints, preflight and write step): cleanup and the orphan sweeper decide alike. */
+export async function snapshotNeedsRevert(db: Db, jobId: string): Promise<boolean> {
+  const [checkpoints, preflight, write] = await Promise.all([
+    db.diskCheckpoint.findMany({ where: { jobId }, select: { state: true } }),
+    db.jobStep.findFirst({ where: { jobId, phase: 'main', name: 'preflight' }, select: { result: true } }),
+    db.jobStep.findFirst({ where: { jobId, phase: 'main', name: 'write_disks' }, select: { attempt: true } }),
+  ]);
+  const used = checkpoints.map((c) => (c.state as { transport?: string | null } | null)?.transport).filter((t): t is string => Boolean(t));
+  const sanAllowed = ((preflight?.result as { vddkTransports?: string[] } | null)?.vddkTransports ?? []).includes('san');
+  return needsRevert(used, sanAllowed, write?.attempt ?? 0);
 }
 
 /** One restore per VM: a row that outlives a crashed worker, released by cleanup. */
