@@ -15,12 +15,6 @@ namespace vmrestore {
 
 namespace {
 
-uint64_t NowNs() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-
 bool AllZero(const uint8_t* p, size_t len) {
   // Compare word-wise; buffers are page aligned and len is a multiple of 1 KiB.
   const uint64_t* w = reinterpret_cast<const uint64_t*>(p);

@@ -5,15 +5,11 @@
 
 namespace vmrestore {
 
-namespace {
-
 uint64_t NowNs() {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
           .count());
 }
-
-}  // namespace
 
 RateLimiter::RateLimiter(uint64_t bytesPerSec) : rate_(bytesPerSec), lastNs_(NowNs()) {}
 

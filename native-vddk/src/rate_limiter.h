@@ -14,6 +14,9 @@
 
 namespace vmrestore {
 
+// The monotonic clock (steady_clock) in nanoseconds: the limiter's and the copy job's.
+uint64_t NowNs();
+
 class RateLimiter {
  public:
   enum class Outcome { kPassed, kStopped, kTimedOut };
