@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { vsphere, type FixtureChain } from '@vmrestore/core';
+// prng: the fixtures' seeded PRNG (mulberry32), so a schedule can be replayed.
+import { prng, vsphere, type FixtureChain } from '@vmrestore/core';
 import { apiCalls } from '../support/api';
 import { startPrivateServices, type PrivateServices } from '../support/private-services';
 import { startApi, stop, type Proc } from '../support/processes';
@@ -19,18 +20,6 @@ import { startRestoreEnv, startWorkerProcess, type RestoreEnv } from '../support
 const SEED = Number(process.env.VMRESTORE_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const DISRUPTIONS = 6;
 const JOBS = 12;
-
-/** mulberry32: a small seeded PRNG, so a schedule can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let svc: PrivateServices;
 let renv: RestoreEnv;
@@ -146,9 +135,7 @@ it(`a batch of restores survives workers, Redis and Postgres killed at random (s
       const info = await vsphere.getVmInfo(client, j.vm);
       const point = chains.get(j.vm.value)!.points.find((p) => p.pointId === j.point)!;
       for (const d of info.disks) {
-        const descriptor = renv.sim.localPath(d.fileName);
-        const flatName = /^RW \d+ FLAT "([^"]+)"/m.exec(readFileSync(descriptor, 'utf8'))![1]!;
-        const flat = readFileSync(join(descriptor, '..', flatName));
+        const flat = readFileSync(renv.sim.flatPath(d.fileName));
         const expected = point.images.get(d.key)!;
         expect({ job: r.id, disk: d.key, identical: flat.subarray(0, expected.length).equals(expected) }).toEqual({ job: r.id, disk: d.key, identical: true });
       }

@@ -80,9 +80,7 @@ async function expectDisksOf(vm: string, pointId: string): Promise<void> {
   await c.close();
   const point = chains[vm]!.points.find((p) => p.pointId === pointId)!;
   for (const d of info.disks) {
-    const descriptor = renv.sim.localPath(d.fileName);
-    const flatName = /^RW \d+ FLAT "([^"]+)"/m.exec(readFileSync(descriptor, 'utf8'))![1]!;
-    const flat = readFileSync(join(descriptor, '..', flatName));
+    const flat = readFileSync(renv.sim.flatPath(d.fileName));
     const expected = point.images.get(d.key)!;
     expect(flat.subarray(0, expected.length).equals(expected)).toBe(true);
   }

@@ -30,18 +30,12 @@ async function disksOf(moref: string) {
   }
 }
 
-function flatOf(dsPath: string): string {
-  const descriptor = renv.sim.localPath(dsPath);
-  const m = /^RW \d+ FLAT "([^"]+)"/m.exec(readFileSync(descriptor, 'utf8'));
-  if (!m) throw new Error(`no flat extent in ${descriptor}`);
-  return join(descriptor, '..', m[1]!);
-}
 
 async function expectAtPoint(moref: string, chain: FixtureChain, pointId: string) {
   const point = chain.points.find((p) => p.pointId === pointId)!;
   for (const d of await disksOf(moref)) {
     const expected = point.images.get(d.key)!;
-    const flat = readFileSync(flatOf(d.fileName));
+    const flat = readFileSync(renv.sim.flatPath(d.fileName));
     expect(flat.subarray(0, expected.length).equals(expected)).toBe(true);
   }
 }
@@ -55,7 +49,7 @@ async function changeIds(vmId: string, pointId: string): Promise<Map<number, str
 /** A guest writing garbage at byte offsets (not aligned), declared to CBT. */
 async function changeDisk(moref: string, key: number, areas: Array<{ start: number; length: number }>) {
   const d = (await disksOf(moref)).find((x) => x.key === key)!;
-  const fd = openSync(flatOf(d.fileName), 'r+');
+  const fd = openSync(renv.sim.flatPath(d.fileName), 'r+');
   try {
     for (const a of areas) writeSync(fd, Buffer.alloc(a.length, 0xa5), 0, a.length, a.start);
   } finally {
@@ -201,7 +195,7 @@ describe('fallbacks to a full restore, each with its reason in the job', () => {
     expect([job.state, job.error]).toEqual(['succeeded', null]);
     expect(step(job, 'changed_areas')).toMatchObject({ mode: 'full', fallback: { code: 'DISK_RESIZED' } });
     const d = (await disksOf(vm))[0]!;
-    const flat = readFileSync(flatOf(d.fileName));
+    const flat = readFileSync(renv.sim.flatPath(d.fileName));
     expect(flat.subarray(0, 32 * MiB).equals(small.points[1]!.images.get(key)!)).toBe(true);
   });
 

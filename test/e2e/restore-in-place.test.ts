@@ -1,6 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { vsphere, type FixtureChain } from '@vmrestore/core';
 import { apiCalls } from '../support/api';
 import { waitFor } from '../support/env';
@@ -32,23 +31,16 @@ async function vmState(moref: string) {
   }
 }
 
-/** The local flat extent file behind a datastore path's descriptor. */
-function flatOf(dsPath: string): string {
-  const descriptor = renv.sim.localPath(dsPath);
-  const m = /^RW \d+ FLAT "([^"]+)"/m.exec(readFileSync(descriptor, 'utf8'));
-  if (!m) throw new Error(`no flat extent in ${descriptor}`);
-  return join(descriptor, '..', m[1]!);
-}
 
 function expectDiskEquals(dsPath: string, chain: FixtureChain, pointId: string, key: number) {
-  const flat = readFileSync(flatOf(dsPath));
+  const flat = readFileSync(renv.sim.flatPath(dsPath));
   const point = chain.points.find((p) => p.pointId === pointId)!;
   const expected = point.images.get(key)!;
   expect(flat.length).toBeGreaterThanOrEqual(expected.length);
   expect(flat.subarray(0, expected.length).equals(expected)).toBe(true);
   const raw = point.imagePaths?.get(key);
   if (raw && existsSync('/usr/bin/qemu-img')) {
-    const r = spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', flatOf(dsPath), raw], { encoding: 'utf8' });
+    const r = spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', renv.sim.flatPath(dsPath), raw], { encoding: 'utf8' });
     expect(r.stdout).toMatch(/Images are identical/);
   }
 }

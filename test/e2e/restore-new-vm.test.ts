@@ -33,10 +33,7 @@ async function vmByName(name: string) {
 }
 
 function flatAndDescriptor(dsPath: string) {
-  const descriptor = renv.sim.localPath(dsPath);
-  const text = readFileSync(descriptor, 'utf8');
-  const flat = join(descriptor, '..', /^RW \d+ FLAT "([^"]+)"/m.exec(text)![1]!);
-  return { text, flat: readFileSync(flat) };
+  return { text: readFileSync(renv.sim.localPath(dsPath), 'utf8'), flat: readFileSync(renv.sim.flatPath(dsPath)) };
 }
 
 beforeAll(async () => {

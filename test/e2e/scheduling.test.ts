@@ -142,8 +142,7 @@ it('30 restores on 3 workers and 2 vCenters: limits never exceeded (sampled), wa
     const info = (await vmByName(j.sim, j.name))!;
     for (const [d, disk] of info.disks.entries()) {
       expect(disk.fileName.startsWith(`[LocalDS_${Math.floor(i / 2) % 3}]`)).toBe(true);
-      const descriptor = j.sim.localPath(disk.fileName);
-      const flat = readFileSync(join(descriptor, '..', /^RW \d+ FLAT "([^"]+)"/m.exec(readFileSync(descriptor, 'utf8'))![1]!));
+      const flat = readFileSync(j.sim.flatPath(disk.fileName));
       const want = point.images.get(point.manifest.disks[d]!.key)!;
       expect(flat.subarray(0, want.length).equals(want)).toBe(true);
     }

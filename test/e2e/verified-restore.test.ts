@@ -20,11 +20,6 @@ let h0vm1: string;
 const restoreNew = (name: string, point: string, options: Record<string, unknown>) =>
   http('POST', '/v1/restores', '/v1/restores', { kind: 'new_vm', vcenter: renv.vcenterName, source: { vm: 'vr-src', point }, target: { name, datastore: 'LocalDS_0' }, options });
 
-/** The local flat extent behind a datastore path's descriptor. */
-function flatOf(dsPath: string): string {
-  const descriptor = renv.sim.localPath(dsPath);
-  return join(descriptor, '..', /^RW \d+ FLAT "([^"]+)"/m.exec(readFileSync(descriptor, 'utf8'))![1]!);
-}
 
 async function vmByName(name: string) {
   const c = await renv.client();
@@ -184,7 +179,7 @@ it('writes and verifies the disks of a VM in parallel (VMRESTORE_DISK_PARALLELIS
     try {
       const info = await vsphere.getVmInfo(c, (await vmByName('vr-two'))!);
       for (const [i, d] of info.disks.entries()) {
-        const flat = readFileSync(flatOf(d.fileName));
+        const flat = readFileSync(renv.sim.flatPath(d.fileName));
         const want = two.points[1]!.images.get([2000, 2001][i]!)!;
         expect(flat.subarray(0, want.length).equals(want)).toBe(true);
       }

@@ -2,7 +2,7 @@
 // once if needed, spawns it with its own datastore directory, reads the JSON
 // start line, and wraps the control API (faults, call log, session expiry).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './env';
@@ -70,6 +70,8 @@ export interface Vcsim {
   failRemovalLeavingDeltas(snapshot: string, count?: number): Promise<void>;
   /** Local path of a datastore path "[LocalDS_0] vm/vm.vmdk". */
   localPath(dsPath: string): string;
+  /** Local path of the flat extent behind a datastore path's descriptor (the disk's bytes). */
+  flatPath(dsPath: string): string;
   stop(): Promise<void>;
 }
 
@@ -122,6 +124,12 @@ export async function startVcsim(flags: string[] = []): Promise<Vcsim> {
     return (r.json as { changeId?: string }).changeId ?? '';
   };
   const datastores = info.datastores as Record<string, string>;
+  const localPath = (dsPath: string) => {
+    const m = /^\[([^\]]+)\] (.*)$/.exec(dsPath);
+    const root = m ? datastores[m[1]!] : undefined;
+    if (!m || !root) throw new Error(`not a datastore path of this harness: ${dsPath}`);
+    return join(root, m[2]!);
+  };
   return {
     url: info.url as string,
     thumbprintSha1: info.thumbprintSha1 as string,
@@ -166,11 +174,12 @@ export async function startVcsim(flags: string[] = []): Promise<Vcsim> {
       const r = await api('POST', '/snapshots/fail-leaving-deltas', { moref: snapshot, count });
       if (r.status !== 201) throw new Error(`POST /snapshots/fail-leaving-deltas: ${r.status} ${JSON.stringify(r.json)}`);
     },
-    localPath(dsPath) {
-      const m = /^\[([^\]]+)\] (.*)$/.exec(dsPath);
-      const root = m ? datastores[m[1]!] : undefined;
-      if (!m || !root) throw new Error(`not a datastore path of this harness: ${dsPath}`);
-      return join(root, m[2]!);
+    localPath,
+    flatPath(dsPath) {
+      const descriptor = localPath(dsPath);
+      const m = /^RW \d+ FLAT "([^"]+)"/m.exec(readFileSync(descriptor, 'utf8'));
+      if (!m) throw new Error(`no flat extent in ${descriptor}`);
+      return join(descriptor, '..', m[1]!);
     },
     stop: () => stopChild(child, dir),
   };

@@ -60,6 +60,7 @@ export {
 } from './import';
 export {
   generateFixtureChain,
+  prng,
   sampleVmConfig,
   sampleDiskMetadata,
   DEFAULT_FIXTURE_DISKS,
