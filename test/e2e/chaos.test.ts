@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 // prng: the fixtures' seeded PRNG (mulberry32), so a schedule can be replayed.
 import { prng, vsphere, type FixtureChain } from '@vmrestore/core';
@@ -25,6 +25,9 @@ let svc: PrivateServices;
 let renv: RestoreEnv;
 let api: Proc & { url: string };
 const workers: Proc[] = [];
+// Every worker process started (killed ones too): their logs are written to
+// test-results/chaos/ at the end, to diagnose a job that did not end.
+const allWorkers: Proc[] = [];
 const { http } = apiCalls(() => api.url, () => renv.headers);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,6 +50,10 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => {
   await Promise.all(workers.map((w) => stop(w, 'SIGKILL')));
+  const dir = join(__dirname, '../../test-results/chaos');
+  mkdirSync(dir, { recursive: true });
+  allWorkers.forEach((w, i) => writeFileSync(join(dir, `worker-${i}.log`), w.output()));
+  if (api) writeFileSync(join(dir, 'api.log'), api.output());
   await stop(api);
   await renv?.close();
   await svc?.close();
@@ -65,6 +72,7 @@ it(`a batch of restores survives workers, Redis and Postgres killed at random (s
   for (const [i, vm] of vms.entries()) chains.set(vm.value, await renv.backupFor(vm.value, `chaos-${i}`, { incrementals: 2, seed: SEED + i }));
 
   for (let i = 0; i < 2; i++) workers.push(await startWorkerProcess(renv.env));
+  allWorkers.push(...workers);
   renv.setVddk({ writeDelayMs: 4 });
   const jobs: Array<{ id: string; vm: vsphere.MoRef; vmId: string; point: string }> = [];
   for (const [i, vm] of vms.entries()) {
@@ -91,6 +99,7 @@ it(`a batch of restores survives workers, Redis and Postgres killed at random (s
       await stop(workers[i], 'SIGKILL');
       await sleep(down);
       workers[i] = await startWorkerProcess(renv.env, { readyTimeoutMs: 60_000 });
+      allWorkers.push(workers[i]!);
     } else if (what === 'redis') {
       await svc.killRedis();
       await sleep(down);
@@ -115,6 +124,11 @@ it(`a batch of restores survives workers, Redis and Postgres killed at random (s
     rows = await renv.db.restoreJob.findMany({ where: { id: { in: ids } } }).catch(() => rows);
   }
   const states = rows.map((r) => `${r.id.slice(0, 8)} ${r.state} ${r.errorCode ?? ''}`);
+  for (const r of rows.filter((x) => !['succeeded', 'failed'].includes(x.state))) {
+    // A job that did not end: its row and timeline, to tell why.
+    const events = await renv.db.jobEvent.findMany({ where: { jobId: r.id }, orderBy: { id: 'asc' } }).catch(() => []);
+    process.stdout.write(`not ended: ${JSON.stringify({ id: r.id, state: r.state, attempt: r.attempt, step: r.currentStep, events: events.map((e) => `${e.type} ${e.step ?? ''}`) })}\n`);
+  }
   expect({ log, states, notEnded: rows.filter((r) => !['succeeded', 'failed'].includes(r.state)).length }).toEqual({ log, states, notEnded: 0 });
 
   const succeeded = rows.filter((r) => r.state === 'succeeded');

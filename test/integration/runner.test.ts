@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import * as core from '@vmrestore/core';
 import { createDb, createRedis, createRestoreQueue, createRestoreJob, enqueueRestore, requestCancel, type Db } from '@vmrestore/core';
-import { startWorker, type RunningWorker, type PlanRegistry } from '@vmrestore/worker';
+import { MAX_REQUEUES, reconcileQueue, startWorker, type RunningWorker, type PlanRegistry } from '@vmrestore/worker';
 import { testConfig, waitFor } from '../support/env';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { makeTestPlans } = require('../support/test-plans.cjs');
@@ -176,4 +176,62 @@ it('a cancel that comes once every step is done leaves the job succeeded', async
   await requestCancel(db, tenantId, id).catch(() => undefined);
   const job = await settled(id);
   expect(job.state).toBe('succeeded');
+});
+
+describe('the reconciler: the queue and the job table agree again after a crash', () => {
+  const old = () => new Date(Date.now() - 60_000); // past the reconciler's minimum age
+  const requeued = async (id: string) => (await db.jobEvent.findMany({ where: { jobId: id, type: 'job.requeued' }, orderBy: { id: 'asc' } })).map((e) => e.data as Record<string, unknown>);
+
+  it('a job whose end was lost (Postgres crashed before flushing it) runs again and ends, without redoing recorded steps', async () => {
+    const id = await submit('plan:steps=a,b;cleanup=z');
+    expect((await settled(id)).state).toBe('succeeded');
+    // The lost commit: the row is back to running; the queue entry is completed.
+    await db.restoreJob.update({ where: { id }, data: { state: 'running', finishedAt: null, updatedAt: old() } });
+    await db.jobEvent.deleteMany({ where: { jobId: id, type: 'job.succeeded' } });
+    expect(await (await queue.getJob(id))!.getState()).toBe('completed');
+    const job = await waitFor('the job to end again', async () => {
+      const j = await db.restoreJob.findUnique({ where: { id } });
+      return j?.state === 'succeeded' ? j : null;
+    });
+    expect(job.attempt).toBe(2);
+    expect(await requeued(id)).toEqual([expect.objectContaining({ reason: 'end_not_recorded', queueState: 'completed', requeues: 1, abandon: false })]);
+    expect(runs(id).map((l) => l.split(' ').slice(1, 3).join(' '))).toEqual(['main a', 'main b', 'cleanup z']); // nothing ran twice
+    expect((await events(id)).filter((e) => e === 'job.succeeded')).toHaveLength(1);
+  });
+
+  it('a running job whose queue entry is gone (Redis lost it) is queued again and finishes', async () => {
+    const { job: created } = await createRestoreJob(db, tenantId, { kind: 'in_place', vcenter: 'vc1', source: { vm: 'a', point: 'p1' }, target: { vm: `vm-${++vmSeq}` }, label: 'plan:steps=a,b;cleanup=z' });
+    const id = created.id;
+    await db.restoreJob.update({ where: { id }, data: { state: 'running', attempt: 1, startedAt: new Date(), updatedAt: old() } });
+    const job = await settled(id);
+    expect([job.state, job.attempt]).toEqual(['succeeded', 2]);
+    expect(await requeued(id)).toEqual([expect.objectContaining({ reason: 'queue_entry_missing', queueState: 'missing', requeues: 1 })]);
+  });
+
+  it('a job that lost its run too often is abandoned: its cleanup runs and it ends failed with WORKER_LOST', async () => {
+    const { job: created } = await createRestoreJob(db, tenantId, { kind: 'in_place', vcenter: 'vc1', source: { vm: 'a', point: 'p1' }, target: { vm: `vm-${++vmSeq}` }, label: 'plan:steps=a,b;cleanup=z' });
+    const id = created.id;
+    for (let n = 1; n <= MAX_REQUEUES; n++) await core.appendEvent(db, id, 'job.requeued', null, { reason: 'queue_entry_failed', requeues: n });
+    await db.restoreJob.update({ where: { id }, data: { state: 'running', attempt: 3, startedAt: new Date(), updatedAt: old() } });
+    const job = await settled(id);
+    expect([job.state, job.errorCode]).toEqual(['failed', 'WORKER_LOST']);
+    expect(runs(id).map((l) => l.split(' ').slice(1, 3).join(' '))).toEqual(['cleanup z']); // no step ran; the cleanup did
+    expect((await requeued(id)).at(-1)).toEqual(expect.objectContaining({ abandon: true, requeues: MAX_REQUEUES + 1 }));
+    expect(await events(id)).not.toContain('job.started');
+  });
+
+  it('leaves alone a job a worker is running, and a young row whose enqueue may be on its way', async () => {
+    const id = await submit('plan:steps=a,b;block=a');
+    await waitFor('step a to block', async () => existsSync(join(dir, `${id}.log`)) && readFileSync(join(dir, `${id}.log`), 'utf8').includes('blocked a'));
+    await db.restoreJob.update({ where: { id }, data: { updatedAt: old() } });
+    const { job: young } = await createRestoreJob(db, tenantId, { kind: 'in_place', vcenter: 'vc1', source: { vm: 'a', point: 'p1' }, target: { vm: `vm-${++vmSeq}` }, label: 'plan:steps=a' });
+    const result = await reconcileQueue({ db, queue, log: pino({ level: 'silent' }), tenantId });
+    expect(result.requeued).not.toContain(id);
+    expect(result.requeued).not.toContain(young.id);
+    expect(await requeued(id)).toEqual([]);
+    writeFileSync(join(dir, `${id}.a.release`), '');
+    expect((await settled(id)).state).toBe('succeeded');
+    await enqueueRestore(queue, young.id);
+    await settled(young.id);
+  });
 });

@@ -81,4 +81,6 @@ export const JOB_ERROR_CODES = {
   STEP_TIMEOUT: 'STEP_TIMEOUT',
   /** A disk copy reported no progress within VMRESTORE_VDDK_STALL_TIMEOUT_MS. Transient: a retry resumes from the last checkpoint. */
   VDDK_STALLED: 'VDDK_STALLED',
+  /** The job's queue entry ended or vanished without the job ending, MAX_REQUEUES times (workers kept dying under it): abandoned after its cleanup. */
+  WORKER_LOST: 'WORKER_LOST',
 } as const;

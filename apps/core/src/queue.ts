@@ -12,7 +12,8 @@ export const QUEUE_CONTRACT = {
 export type QueueName = keyof typeof QUEUE_CONTRACT;
 
 export interface QueuePayloads {
-  restore: { jobId: string };
+  /** abandon: set by the reconciler for a job that lost its run too often (the runner cleans up and fails it). */
+  restore: { jobId: string; abandon?: string };
 }
 
 export type RestoreQueue = Queue<QueuePayloads['restore'], unknown, string>;

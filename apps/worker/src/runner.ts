@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { CapacityWait, appendEvent, isDbUnavailable, isTerminal, JobError, JOB_ERROR_CODES, metrics, observeDiskWrites, Prisma, type Db, type JobStep, type RestoreJob } from '@vmrestore/core';
 import type { Plan, PlanRegistry, StepContext, StepDef } from './plan';
+import { MAX_REQUEUES } from './reconcile';
 
 // The step runner. It owns the job's state in Postgres: every step's start,
 // result and failure is recorded (with an event) before the next step
@@ -57,6 +58,8 @@ export interface RunInfo {
   attempt: number;
   /** No retry follows this run: a transient failure now fails the job. */
   lastAttempt: boolean;
+  /** Set by the reconciler (reconcile.ts): run no step, clean up, end the job failed with WORKER_LOST. */
+  abandon?: string;
 }
 
 /** What a run ended with, for the BullMQ processor to act on. */
@@ -141,9 +144,10 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   if (started.count === 0) return { kind: 'skipped', reason: 'job ended meanwhile' };
   const job = (await rec('load job', () => db.restoreJob.findUniqueOrThrow({ where: { id: jobId } }))) as RestoreJob;
   // Back from waiting for capacity: the same run of the job going on, not a new start (no event, no webhook).
-  const resumed = existing.state === 'waiting_for_capacity';
+  // An abandoned job is not starting either: it only runs its cleanup.
+  const resumed = existing.state === 'waiting_for_capacity' || info.abandon !== undefined;
   if (!resumed) await rec('job.started', () => appendEvent(db, jobId, 'job.started', null, { attempt: job.attempt, worker: WORKER_ID }));
-  log.info({ attempt: job.attempt, kind: job.kind, resumed }, resumed ? 'job resumed after waiting for capacity' : 'job started');
+  log.info({ attempt: job.attempt, kind: job.kind, resumed }, info.abandon ? 'job abandoned: cleaning up' : resumed ? 'job resumed after waiting for capacity' : 'job started');
   const notify = notifier(deps, log);
   if (!resumed) notify(jobId, 'job.started', { attempt: job.attempt });
 
@@ -180,10 +184,14 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   for (const row of steps.values()) if (row.state === 'succeeded' && row.phase === 'main') results[row.name] = (row.result as Record<string, unknown>) ?? {};
 
   let failure: JobError | null = null;
+  // Abandoned: no more steps run. A job whose main steps all did run ends as they earned (succeeded).
+  if (info.abandon && !plan.steps.every((st) => steps.get(key('main', st.name))?.state === 'succeeded')) {
+    failure = new JobError(JOB_ERROR_CODES.WORKER_LOST, `the job lost its worker too often (${info.abandon}); abandoned after ${MAX_REQUEUES} requeues`, true);
+  }
   let dbRepeats = 0;
   try {
     if (job.cancelRequestedAt) stop('cancel');
-    for (let i = 0; i < plan.steps.length; i++) {
+    for (let i = 0; i < plan.steps.length && !info.abandon; i++) {
       const step = plan.steps[i]!;
       const row = steps.get(key('main', step.name))!;
       if (row.state === 'succeeded') continue; // recorded: never again

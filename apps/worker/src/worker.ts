@@ -6,7 +6,6 @@ import {
   createRestoreQueue,
   createWebhookQueue,
   dispatchEvent,
-  enqueueRestore,
   jobEventData,
   observeQueueWait,
   QUEUE_CONTRACT,
@@ -17,6 +16,7 @@ import {
 import type { PlanRegistry } from './plan';
 import { runJob, type Notify } from './runner';
 import { startOrphanSweeper } from './orphans';
+import { reconcileQueue } from './reconcile';
 
 export interface WorkerOptions {
   config: Config;
@@ -66,7 +66,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
           timeouts: { stepMs: config.worker.stepTimeoutMs, stallMs: config.worker.stallTimeoutMs, graceMs: config.worker.stepAbortGraceMs, dbWaitMs: config.worker.dbWaitMs },
         },
         job.data.jobId,
-        { attempt: job.attemptsMade + 1, lastAttempt: job.attemptsMade + 1 >= attempts },
+        { attempt: job.attemptsMade + 1, lastAttempt: job.attemptsMade + 1 >= attempts, ...(job.data.abandon ? { abandon: job.data.abandon } : {}) },
       );
       switch (outcome.kind) {
         case 'retry':
@@ -110,9 +110,9 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
   worker.on('failed', (job, err) => log.warn({ jobId: job?.data.jobId, err: err.message }, 'queue attempt failed'));
 
-  // A job recorded in Postgres whose enqueue failed (Redis down at that
-  // moment) is queued here; BullMQ's id de-duplication makes this harmless
-  // for jobs already in the queue.
+  // The reconciler (reconcile.ts): a job Postgres has on (queued, running,
+  // waiting) but the queue does not (enqueue failed, entry lost, or ended
+  // without the job's end recorded) is queued again.
   const scope = opts.scopeTenantId ? { tenantId: opts.scopeTenantId } : {};
   const every = (ms: number, fn: () => void) => {
     if (ms <= 0) return null;
@@ -120,20 +120,13 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     t.unref();
     return t;
   };
+  let reconciling = false;
   const requeue = every(config.worker.requeueIntervalMs, () => {
-    const olderThan = new Date(Date.now() - 5_000);
-    db.restoreJob
-      .findMany({ where: { ...scope, state: 'queued', updatedAt: { lt: olderThan } }, select: { id: true, priority: true }, take: 500 })
-      .then(async (rows) => {
-        for (const r of rows) {
-          const existing = await queue.getJob(r.id);
-          if (!existing) {
-            await enqueueRestore(queue, r.id, r.priority);
-            log.info({ jobId: r.id }, 'requeued job missing from the queue');
-          }
-        }
-      })
-      .catch((err) => log.warn({ err: (err as Error).message }, 'requeue sweep failed'));
+    if (reconciling) return;
+    reconciling = true;
+    reconcileQueue({ db, queue, log, tenantId: opts.scopeTenantId })
+      .catch((err) => log.warn({ err: (err as Error).message }, 'requeue sweep failed'))
+      .finally(() => (reconciling = false));
   });
 
   // The sweeper: jobs whose cleanup kept failing (a temporary snapshot left
