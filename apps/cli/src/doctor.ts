@@ -5,6 +5,7 @@ import {
   ConfigError,
   createDb,
   createRedis,
+  keyPrefix,
   loadConfig,
   loadKeyring,
   parseDatastorePaths,
@@ -178,7 +179,8 @@ async function checkRedis(env: DoctorOptions['env'], timeoutMs: number, add: (r:
           : { ...base, name: 'redis persistence', status: 'warn', detail: 'neither appendonly nor save snapshots: queued jobs are lost when Redis restarts', hint: 'turn on appendonly yes (the queue is re-filled from Postgres by the requeue sweep, but late)' },
       );
     }
-    const prefix = env.VMRESTORE_QUEUE_PREFIX || 'vmrestore';
+    // The prefix the service uses: a hash tag in a Redis Cluster ({vmrestore}), as loadConfig makes it.
+    const prefix = keyPrefix(env.VMRESTORE_QUEUE_PREFIX || 'vmrestore', url);
     const queue = new Queue('restore', { connection: redis, prefix });
     try {
       const n = await within(queue.getWorkersCount(), timeoutMs, 'Redis');

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 
 // Capacity shared by every worker process on every host: counting
 // semaphores in Redis, one sorted set per resource whose members are the
@@ -90,7 +90,12 @@ return held
 `;
 
 export interface CapacityOptions {
-  /** Key prefix (the queue prefix keeps test runs apart). */
+  /**
+   * Key prefix (the queue prefix keeps test runs apart). In a Redis Cluster it
+   * must be a hash tag, `{...}` (config.queue.prefix is one there): ACQUIRE,
+   * RENEW and release touch several keys at once, which a cluster allows only
+   * within one hash slot (else CROSSSLOT).
+   */
   prefix: string;
   /** Lease of a hold; renewed every third of it. */
   leaseMs: number;
@@ -98,7 +103,7 @@ export interface CapacityOptions {
 
 export class Capacity {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly opts: CapacityOptions,
   ) {}
 

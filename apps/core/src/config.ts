@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { clusterOptions, isClusterUrl, keyPrefix } from './redis';
 
 // Configuration is read from the environment once, at boot, into one typed
 // object. Every problem is reported together, naming the variable, and the
@@ -10,7 +11,7 @@ export interface Config {
   redisUrl: string;
   api: { host: string; port: number; bodyLimitBytes: number; publicUrl: string | null };
   queue: {
-    /** Redis key prefix; tests give each run its own. */
+    /** Prefix of every Redis key the service writes; a hash tag ({...}) with a Redis Cluster. Tests give each run its own. */
     prefix: string;
     attempts: number;
     backoffMs: number;
@@ -177,8 +178,9 @@ export function loadConfig(env: Env = process.env): Config {
   const lockDurationMs = int('VMRESTORE_LOCK_DURATION_MS', 30_000, 1_000, 600_000);
   const config: Config = {
     databaseUrl: url('DATABASE_URL', ['postgresql:', 'postgres:']),
-    // redis-sentinel://host1:26379,host2:26379/mymaster: Redis behind Sentinel (core/redis.ts).
-    redisUrl: /^rediss?-sentinel:\/\//.test(env.REDIS_URL ?? '') ? str('REDIS_URL') : url('REDIS_URL', ['redis:', 'rediss:']),
+    // redis-sentinel://host1:26379,host2:26379/mymaster: Redis behind Sentinel;
+    // redis-cluster://host1:7000,host2:7001: Redis Cluster (core/redis.ts).
+    redisUrl: /^rediss?-(sentinel|cluster):\/\//.test(env.REDIS_URL ?? '') ? str('REDIS_URL') : url('REDIS_URL', ['redis:', 'rediss:']),
     api: {
       host: str('VMRESTORE_HOST', '127.0.0.1'),
       port: int('VMRESTORE_PORT', 8080, 0, 65535),
@@ -186,7 +188,8 @@ export function loadConfig(env: Env = process.env): Config {
       publicUrl: env.VMRESTORE_PUBLIC_URL || null,
     },
     queue: {
-      prefix: str('VMRESTORE_QUEUE_PREFIX', 'vmrestore'),
+      // In a Redis Cluster, a hash tag: {vmrestore} (keyPrefix, core/redis.ts).
+      prefix: keyPrefix(str('VMRESTORE_QUEUE_PREFIX', 'vmrestore'), env.REDIS_URL ?? ''),
       attempts: int('VMRESTORE_JOB_ATTEMPTS', 5, 1, 100),
       backoffMs: int('VMRESTORE_JOB_BACKOFF_MS', 5_000, 10, 3_600_000),
       lockDurationMs,
@@ -251,7 +254,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (config.restore.exportRoot && !config.restore.exportRoot.startsWith('/')) problems.push('VMRESTORE_EXPORT_ROOT must be an absolute path');
   for (const r of config.backupRoots) if (!r.startsWith('/')) problems.push(`VMRESTORE_BACKUP_ROOTS: "${r}" is not an absolute path`);
-  if (!/^[A-Za-z0-9:_-]+$/.test(config.queue.prefix)) problems.push('VMRESTORE_QUEUE_PREFIX may hold letters, digits, :, _ and - only');
+  if (isClusterUrl(config.redisUrl) && !clusterOptions(config.redisUrl)) problems.push('REDIS_URL must list the cluster nodes: redis-cluster://[user:password@]host1:port1,host2:port2');
+  // Braces around the whole prefix only: a Redis Cluster hash tag (keyPrefix adds them there; given here, they are kept).
+  if (!/^(\{[A-Za-z0-9:_-]+\}|[A-Za-z0-9:_-]+)$/.test(config.queue.prefix)) problems.push('VMRESTORE_QUEUE_PREFIX may hold letters, digits, :, _ and - only, optionally all in {braces}');
   // The token's value is never echoed, only its shape.
   if (config.ops.metricsToken !== null && !/^[\x21-\x7e]{16,256}$/.test(config.ops.metricsToken)) {
     problems.push('VMRESTORE_METRICS_TOKEN must be 16 to 256 printable characters without spaces');

@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Config } from './config';
 
 // The typed contract between producer (api) and consumer (worker): queue
@@ -18,7 +18,7 @@ export interface QueuePayloads {
 
 export type RestoreQueue = Queue<QueuePayloads['restore'], unknown, string>;
 
-export function createRestoreQueue(connection: Redis, config: Config): RestoreQueue {
+export function createRestoreQueue(connection: RedisClient, config: Config): RestoreQueue {
   return new Queue<QueuePayloads['restore'], unknown, string>('restore', {
     connection,
     prefix: config.queue.prefix,

@@ -1,4 +1,7 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+
+/** What createRedis returns: one Redis (plain or through Sentinel), or a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * Producers (the API) fail fast when Redis is down instead of queueing
@@ -8,14 +11,31 @@ import { Redis, type RedisOptions } from 'ioredis';
  * wait by design). Both reconnect with a capped backoff, so a restarted
  * Redis is found again within a second or two.
  */
-export function createRedis(url: string, role: 'producer' | 'worker', extra: RedisOptions = {}): Redis {
+export function createRedis(url: string, role: 'producer' | 'worker', extra: RedisOptions = {}): RedisClient {
   const retryStrategy = (times: number) => Math.min(100 * times, 2_000);
   const base: RedisOptions =
     role === 'producer'
       ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 5_000, commandTimeout: 5_000, retryStrategy }
       : { maxRetriesPerRequest: null, enableReadyCheck: true, connectTimeout: 10_000, retryStrategy };
+  const cluster = clusterOptions(url);
   const sentinel = sentinelOptions(url);
-  const r = sentinel ? new Redis({ ...base, ...sentinel, lazyConnect: false, ...extra }) : new Redis(url, { ...base, lazyConnect: false, ...extra });
+  let r: RedisClient;
+  if (cluster) {
+    // The same options, split: the offline queue, reconnection and lazy
+    // connect belong to the cluster as a whole (its node connections never
+    // reconnect themselves: the cluster re-reads the slot map instead); the
+    // rest (timeouts, retries per request, credentials, TLS) to each node's connection.
+    const { enableOfflineQueue, retryStrategy: clusterRetryStrategy, lazyConnect, ...node } = { ...base, ...extra };
+    r = new Cluster(cluster.nodes, {
+      enableOfflineQueue,
+      clusterRetryStrategy,
+      lazyConnect: lazyConnect ?? false,
+      enableReadyCheck: true,
+      redisOptions: { ...node, ...cluster.redisOptions },
+    });
+  } else {
+    r = sentinel ? new Redis({ ...base, ...sentinel, lazyConnect: false, ...extra }) : new Redis(url, { ...base, lazyConnect: false, ...extra });
+  }
   // An 'error' listener is required: without one ioredis reports every failed reconnect as unhandled.
   r.on('error', () => undefined);
   return r;
@@ -46,4 +66,54 @@ export function sentinelOptions(url: string): RedisOptions | null {
   };
 }
 
-export type { Redis };
+export interface RedisClusterOptions {
+  /** Seed nodes: the client reads the slot map from the first that answers and finds the others from it. */
+  nodes: Array<{ host: string; port: number }>;
+  /** Credentials and TLS, for every node's connection. */
+  redisOptions: NonNullable<ClusterOptions['redisOptions']>;
+}
+
+/**
+ * Redis Cluster: `redis-cluster://[user:password@]host1:7000,host2:7001[,...]`
+ * (`rediss-cluster://` for TLS; port 6379 when left out). Null for any other
+ * URL, and for one with that scheme but no valid node list.
+ */
+export function clusterOptions(url: string): RedisClusterOptions | null {
+  const m = /^(rediss?)-cluster:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?@]+)\/?$/.exec(url);
+  if (!m) return null;
+  const [, scheme, user, password, hosts] = m;
+  const nodes = hosts!.split(',').map((h) => {
+    const i = h.lastIndexOf(':');
+    return i > 0 ? { host: h.slice(0, i), port: Number(h.slice(i + 1)) } : { host: h, port: 6379 };
+  });
+  if (nodes.some((n) => !n.host || !Number.isInteger(n.port) || n.port < 1 || n.port > 65535)) return null;
+  return {
+    nodes,
+    redisOptions: {
+      ...(user ? { username: decodeURIComponent(user) } : {}),
+      ...(password ? { password: decodeURIComponent(password) } : {}),
+      ...(scheme === 'rediss' ? { tls: {} } : {}),
+    },
+  };
+}
+
+export const isClusterUrl = (url: string) => /^rediss?-cluster:\/\//.test(url);
+
+/**
+ * The prefix of every key the service writes (BullMQ's queues, capacity
+ * leases, rate limits). In a Redis Cluster a Lua script or MULTI may only
+ * touch keys of one hash slot, and BullMQ's scripts touch several keys of a
+ * queue: so there the prefix is a hash tag, `vmrestore` → `{vmrestore}`, and
+ * only the tag is hashed. Every key of ours then lives in one slot (one
+ * node): our own keys are tiny, and a queue lives in one slot anyway. A
+ * prefix already in braces is kept, so the result is a valid prefix again.
+ * Single Redis and Sentinel: the prefix as given.
+ */
+export function keyPrefix(prefix: string, redisUrl: string): string {
+  return isClusterUrl(redisUrl) && !/^\{[^{}]+\}$/.test(prefix) ? `{${prefix}}` : prefix;
+}
+
+export type { Cluster };
+// Core's name for "a Redis client" from before Cluster support: the same as
+// RedisClient, so code typed against it accepts a Cluster too.
+export type { RedisClient as Redis };

@@ -12,7 +12,7 @@ import {
   type Config,
   type Db,
   type Keyring,
-  type Redis,
+  type RedisClient,
   type RestoreQueue,
   type WebhookQueue,
 } from '@vmrestore/core';
@@ -21,7 +21,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     config: Config;
     db: Db;
-    redis: Redis;
+    redis: RedisClient;
     restoreQueue: RestoreQueue;
     /** Producer side of the webhook deliveries queue (redelivery). */
     webhookQueue: WebhookQueue;
@@ -62,7 +62,8 @@ export const resources = fp(
     webhookQueue.on('error', (err) => app.log.warn({ err: err.message }, 'webhook queue error'));
     app.decorate('config', config);
     app.decorate('db', db);
-    app.decorate('redis', redis);
+    // Named: fastify's inference would pick one member of the Redis | Cluster union.
+    app.decorate<RedisClient>('redis', redis);
     app.decorate('restoreQueue', queue);
     app.decorate('webhookQueue', webhookQueue);
     app.decorate('keyring', keyring);

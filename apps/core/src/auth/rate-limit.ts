@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 
 // A token bucket per API key in Redis: `perMin` tokens, refilled evenly
 // (perMin / 60 000 per ms); a request takes one. One Lua script does the
@@ -29,7 +29,7 @@ export interface RateDecision {
   remaining: number;
 }
 
-export async function takeToken(redis: Redis, key: string, perMin: number, now = Date.now()): Promise<RateDecision> {
+export async function takeToken(redis: RedisClient, key: string, perMin: number, now = Date.now()): Promise<RateDecision> {
   const rate = perMin / 60_000;
   // Redis time is not used: API hosts' clocks only need to roughly agree.
   const [allowed, wait, remaining] = (await redis.eval(SCRIPT, 1, key, String(perMin), String(rate), String(now))) as [number, number, number];

@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 import type { Config } from '../config';
 
 // The "webhooks" queue: one BullMQ job per delivery, its id the delivery id,
@@ -30,7 +30,7 @@ export function webhookJobOptions(attempts = WEBHOOK_ATTEMPTS): JobsOptions {
   };
 }
 
-export function createWebhookQueue(connection: Redis, config: Config): WebhookQueue {
+export function createWebhookQueue(connection: RedisClient, config: Config): WebhookQueue {
   return new Queue<WebhookJobData, unknown, string>(WEBHOOK_QUEUE, {
     connection,
     prefix: config.queue.prefix,
