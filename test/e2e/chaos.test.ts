@@ -156,8 +156,14 @@ it(`a batch of restores survives workers, Redis and Postgres killed at random (s
     }
     // Leftovers: temporary snapshots on any VM, VM locks of ended jobs.
     let snapshots = 0;
-    for (const vm of vms) snapshots += (await vsphere.listSnapshots(client, vm)).all.filter((s) => s.name.startsWith('vmrestore-')).length;
-    const locks = await renv.db.vmLock.count({ where: { job: { state: { in: ['succeeded', 'failed', 'cancelled'] } } } });
+    for (const vm of vms) {
+      const left = (await vsphere.listSnapshots(client, vm)).all.filter((s) => s.name.startsWith('vmrestore-'));
+      if (left.length) process.stdout.write(`leftover snapshots on ${vm.value}: ${left.map((s) => s.name).join(', ')}\n`);
+      snapshots += left.length;
+    }
+    const lockRows = await renv.db.vmLock.findMany({ where: { job: { state: { in: ['succeeded', 'failed', 'cancelled'] } } } });
+    for (const l of lockRows) process.stdout.write(`leftover lock: ${JSON.stringify(l)}\n`);
+    const locks = lockRows.length;
     const leftovers = snapshots + locks;
     process.stdout.write(`chaos disruptions: ${log.join(', ')}\n`);
     process.stdout.write(`jobs: ${rows.length}, succeeded: ${succeeded.length}, failed: ${failed.length}, leftovers: ${leftovers}\n`);
