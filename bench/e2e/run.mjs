@@ -130,6 +130,8 @@ async function oneDisk() {
     line('one_disk_restore_s', f(seconds));
     line('one_disk_verify_backup_s', f(stepSeconds(job, 'verify_backup')));
     line('one_disk_write_disks_s', f(stepSeconds(job, 'write_disks')));
+    line('one_disk_write_plan_s', f(write.planMs / 1000));
+    line('one_disk_write_copy_s', f(write.disks[0].copyMs / 1000));
     line('one_disk_bytes_written', write.bytes);
     line('one_disk_dd_s', f(ddS));
     line('one_disk_restore_mib_per_s', f(bytes / MiB / seconds, 1));
@@ -203,6 +205,8 @@ async function deepChain() {
     line('deep_chain_verify', verifyOpt.verify === undefined ? 'service default (new VM: on)' : verifyOpt.verify);
     line('deep_chain_restore_s', f(seconds));
     line('deep_chain_write_disks_s', f(stepSeconds(job, 'write_disks')));
+    line('deep_chain_write_plan_s', f(write.planMs / 1000));
+    line('deep_chain_write_copy_s', f(write.disks[0].copyMs / 1000));
     line('deep_chain_verify_disks_s', f(stepSeconds(job, 'verify_disks')));
     line('deep_chain_dd_s', f(ddS));
     line('deep_chain_restore_vs_dd_time_ratio', f(seconds / ddS, 3));

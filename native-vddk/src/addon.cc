@@ -98,6 +98,13 @@ void CallJs(Napi::Env env, Napi::Function callback, void*, Message* raw) {
     p.Set("bytesTotal", static_cast<double>(msg->progress.bytesTotal));
     p.Set("extentsDone", static_cast<double>(msg->progress.extentsDone));
     p.Set("rateBytesPerSec", msg->progress.rateBytesPerSec);
+    if (msg->progress.checkpointExtents >= 0) {
+      Napi::Object cp = Napi::Object::New(env);
+      cp.Set("extentsDone", static_cast<double>(msg->progress.checkpointExtents));
+      cp.Set("bytesDone", static_cast<double>(msg->progress.checkpointBytes));
+      cp.Set("transport", msg->progress.transport);
+      p.Set("checkpoint", cp);
+    }
     callback.Call({p});  // the facade wraps onProgress; a throw here must not kill the job
   } catch (const Napi::Error&) {
   }
@@ -152,6 +159,7 @@ TargetSpec ParseTarget(const Napi::Object& t) {
   s.kind = Str(t, "kind");
   s.path = Str(t, "path");
   s.fresh = t.Get("fresh").ToBoolean();
+  if (t.Get("flushBehind").IsNumber()) s.flushBehind = static_cast<uint64_t>(t.Get("flushBehind").As<Napi::Number>().Int64Value());
   s.libDir = Str(t, "libDir");
   s.server = Str(t, "server");
   s.thumbprint = Str(t, "thumbprint");
@@ -200,6 +208,8 @@ std::unique_ptr<CopySpec> ParseCopy(const Napi::Object& o) {
   spec->bufferBytes = static_cast<size_t>(U64(o, "bufferBytes"));
   spec->bufferCount = static_cast<size_t>(U64(o, "bufferCount"));
   spec->verify = o.Get("verify").ToBoolean();
+  if (o.Get("checkpointExtents").IsNumber()) spec->checkpointExtents = U64(o, "checkpointExtents");
+  if (o.Get("checkpointBytes").IsNumber()) spec->checkpointBytes = U64(o, "checkpointBytes");
   Napi::Array md = o.Get("metadata").As<Napi::Array>();  // [[key, value], ...]
   for (uint32_t i = 0; i < md.Length(); i++) {
     Napi::Array kv = md.Get(i).As<Napi::Array>();

@@ -72,7 +72,9 @@ void CopyJob::Run() {
   startNs_ = NowNs();
   const bool verify = spec_->verify;
   std::unique_ptr<Sink> sink = MakeSink(spec_->target, !verify);
-  if (sink->Open(error_) && CheckCapacity(*sink) &&
+  const bool opened = sink->Open(error_);
+  if (opened) transport_ = sink->Transport();
+  if (opened && CheckCapacity(*sink) &&
       (verify ? VerifyMetadata(*sink) : sink->WriteMetadata(spec_->metadata, error_))) {
     for (const auto& path : spec_->sources) {
       int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -167,8 +169,30 @@ void CopyJob::WriterLoop(Sink& sink) {
     ReleaseFree(c.buf);
     bytesDone_ += c.len;
     if (c.lastOfExtent) result_.extentsWritten++;
+    if (!MaybeCheckpoint(sink, c.extent, c.len, c.lastOfExtent)) return;
     MaybeProgress(false);
   }
+}
+
+// A durable checkpoint once enough whole extents are written: the sink is
+// flushed (fsync; VixDiskLib_Flush), then reported, so the caller may
+// record that a resumed copy starts at the next extent. Chunks arrive in
+// extent order, so "extent i is done" means every extent before it is too.
+// The last extent is not a checkpoint: the copy's own end is.
+bool CopyJob::MaybeCheckpoint(Sink& sink, uint32_t extent, size_t len, bool lastOfExtent) {
+  cpBytes_ += len;
+  if (!lastOfExtent) return true;
+  cpExtents_++;
+  const uint64_t done = static_cast<uint64_t>(extent) + 1;
+  const bool due = (spec_->checkpointExtents > 0 && cpExtents_ >= spec_->checkpointExtents) ||
+                   (spec_->checkpointBytes > 0 && cpBytes_ >= spec_->checkpointBytes);
+  if (!due || done >= spec_->extents.size()) return true;
+  if (!sink.Flush(error_)) return false;
+  cpBytesDone_ += cpBytes_;
+  cpExtents_ = 0;
+  cpBytes_ = 0;
+  MaybeProgress(true, static_cast<int64_t>(done));
+  return true;
 }
 
 // Reads the chunk's range back from the target and compares it with the
@@ -212,13 +236,23 @@ bool CopyJob::VerifyMetadata(Sink& sink) {
   return true;
 }
 
-void CopyJob::MaybeProgress(bool force) {
+void CopyJob::MaybeProgress(bool force, int64_t checkpointExtents) {
   if (!progress_) return;
   uint64_t now = NowNs();
   if (!force && now - lastProgressNs_ < uint64_t(spec_->progressIntervalMs) * 1000000) return;
   lastProgressNs_ = now;
   double secs = static_cast<double>(now - startNs_) / 1e9;
-  progress_(Progress{bytesDone_, bytesTotal_, result_.extentsWritten, secs > 0 ? bytesDone_ / secs : 0});
+  Progress p;
+  p.bytesDone = bytesDone_;
+  p.bytesTotal = bytesTotal_;
+  p.extentsDone = result_.extentsWritten;
+  p.rateBytesPerSec = secs > 0 ? bytesDone_ / secs : 0;
+  if (checkpointExtents >= 0) {
+    p.checkpointExtents = checkpointExtents;
+    p.checkpointBytes = cpBytesDone_;
+    p.transport = transport_;
+  }
+  progress_(p);
 }
 
 // Waits until every limiter lets `len` bytes through; false once cancelled.

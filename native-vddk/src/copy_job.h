@@ -57,8 +57,9 @@ class CopyJob {
   bool CheckCapacity(const Sink& sink);
   bool VerifyChunk(Sink& sink, const Chunk& c, const uint8_t* want);
   bool VerifyMetadata(Sink& sink);
-  void MaybeProgress(bool force);
+  void MaybeProgress(bool force, int64_t checkpointExtents = -1);
   bool Throttle(size_t len);
+  bool MaybeCheckpoint(Sink& sink, uint32_t extent, size_t len, bool lastOfExtent);
 
   std::unique_ptr<CopySpec> spec_;
   ProgressFn progress_;
@@ -81,6 +82,9 @@ class CopyJob {
   CopyResult result_;
   uint64_t bytesTotal_ = 0, bytesDone_ = 0;
   uint64_t startNs_ = 0, lastProgressNs_ = 0;
+  // Durable checkpoints (writer thread): extents and bytes since the last one.
+  uint64_t cpExtents_ = 0, cpBytes_ = 0, cpBytesDone_ = 0;
+  std::string transport_;
 };
 
 }  // namespace vmrestore

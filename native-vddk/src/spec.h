@@ -46,6 +46,7 @@ struct TargetSpec {
   // file
   std::string path;
   bool fresh = false;
+  uint64_t flushBehind = 64ull << 20;  // bytes of writeback in flight before the oldest is waited for; 0 = off
   // vddk
   std::string libDir, server, thumbprint, username, password, cookie, vmMoref, snapshotMoref, diskPath, configFile;
   bool hasPassword = false, hasCookie = false, hasSnapshot = false, hasConfigFile = false;
@@ -67,6 +68,11 @@ struct CopySpec {
   // limiters); every byte written (or read back, in verify) passes them all.
   // Empty: the writer never looks at a limiter.
   std::vector<std::shared_ptr<RateLimiter>> limiters;
+  // Durable checkpoints (write only): after every checkpointExtents whole
+  // extents or checkpointBytes bytes, whichever comes first, the target is
+  // flushed and a progress report carries the checkpoint. 0 = that rule is off.
+  uint64_t checkpointExtents = 0;
+  uint64_t checkpointBytes = 0;
 };
 
 struct CopyResult {
@@ -91,6 +97,11 @@ struct Progress {
   uint64_t bytesTotal = 0;
   uint64_t extentsDone = 0;
   double rateBytesPerSec = 0;
+  // A durable checkpoint: every extent before checkpointExtents is written
+  // and flushed to the target (checkpointBytes of them). -1: not a checkpoint.
+  int64_t checkpointExtents = -1;
+  uint64_t checkpointBytes = 0;
+  std::string transport;  // the target's transport, once it is open
 };
 
 }  // namespace vmrestore

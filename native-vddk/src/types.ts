@@ -19,6 +19,13 @@ export interface FileTarget {
   path: string;
   /** The target is known to be all zeros: all-zero buffers are not written. */
   fresh?: boolean;
+  /**
+   * Flush-behind window in bytes (default 64 MiB; 0 = off): writeback of
+   * each write starts at once and at most this many bytes are in flight,
+   * so the disk is busy from the first write and the copy's final fsync is
+   * short. Off, the page cache holds the writes until its dirty limit.
+   */
+  flushBehind?: number;
 }
 
 /** A disk of a VM reached through VMware's VixDiskLib. */
@@ -44,6 +51,13 @@ export interface CopyProgress {
   bytesTotal: number;
   extentsDone: number;
   rateBytesPerSec: number;
+  /**
+   * Present on a durable checkpoint (see CopyOptions.checkpoint): every
+   * extent before `extentsDone` is written and flushed to the target
+   * (`bytesDone` bytes of extents), through `transport`. A copy resumed
+   * after a crash may start at extent `extentsDone`.
+   */
+  checkpoint?: { extentsDone: number; bytesDone: number; transport: string };
 }
 
 export interface CopyOptions {
@@ -77,6 +91,14 @@ export interface CopyOptions {
    * of them (and maxBytesPerSec), e.g. [perJob, perDatastore, perTenant].
    */
   rateLimiter?: RateLimiter | readonly RateLimiter[];
+  /**
+   * Durable checkpoints while the copy runs (not with `verify`): after every
+   * `everyExtents` whole extents or `everyBytes` bytes, whichever comes
+   * first, the target is flushed (fsync / VixDiskLib_Flush) and a progress
+   * report carries `checkpoint`. One long copy with checkpoints keeps the
+   * target busy where a copy per batch would stop for each batch's flush.
+   */
+  checkpoint?: { everyExtents?: number; everyBytes?: number };
 }
 
 /** A byte-rate cap shared by the copies given it; see createRateLimiter(). */

@@ -91,7 +91,12 @@ export function checkTarget(fn: string, t: unknown): Record<string, unknown> {
   if (t.kind === 'file') {
     const path = nonEmptyString(fn, 'target.path', t.path);
     if (t.fresh !== undefined && typeof t.fresh !== 'boolean') fail(fn, 'target.fresh', 'a boolean', t.fresh);
-    return { kind: 'file', path, fresh: t.fresh === true };
+    const out: Record<string, unknown> = { kind: 'file', path, fresh: t.fresh === true };
+    if (t.flushBehind !== undefined) {
+      if (typeof t.flushBehind !== 'number' || !Number.isSafeInteger(t.flushBehind) || t.flushBehind < 0) fail(fn, 'target.flushBehind', 'a whole number of bytes >= 0', t.flushBehind);
+      out.flushBehind = t.flushBehind;
+    }
+    return out;
   }
   if (t.kind !== 'vddk') fail(fn, 'target.kind', '"file" or "vddk"', t.kind);
   const out: Record<string, unknown> = { kind: 'vddk' };
@@ -193,9 +198,20 @@ export function checkCopy(opts: CopyOptions): Record<string, unknown> {
   if (opts.verify !== undefined && typeof opts.verify !== 'boolean') fail(fn, 'verify', 'a boolean', opts.verify);
   const maxBytesPerSec = opts.maxBytesPerSec === undefined ? 0 : checkRate(fn, 'maxBytesPerSec', opts.maxBytesPerSec);
   const rateLimiters = checkLimiters(fn, opts.rateLimiter);
+  const checkpoint: Record<string, number> = {};
+  if (opts.checkpoint !== undefined) {
+    if (!isObject(opts.checkpoint)) fail(fn, 'checkpoint', 'an object', opts.checkpoint);
+    if (opts.verify === true) fail(fn, 'checkpoint', 'absent with verify (a verify writes nothing to make durable)', opts.checkpoint);
+    for (const [k, field] of [['everyExtents', 'checkpointExtents'], ['everyBytes', 'checkpointBytes']] as const) {
+      const v = (opts.checkpoint as Record<string, unknown>)[k];
+      if (v === undefined) continue;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) fail(fn, `checkpoint.${k}`, 'a whole number >= 1', v);
+      checkpoint[field] = v;
+    }
+  }
   return {
     sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: BUFFER_COUNT, metadata,
-    verify: opts.verify === true, maxBytesPerSec, rateLimiters,
+    verify: opts.verify === true, maxBytesPerSec, rateLimiters, ...checkpoint,
   };
 }
 

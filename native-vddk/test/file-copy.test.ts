@@ -42,6 +42,37 @@ describe('copy to a file target', () => {
     expect(fs.statSync(flatOf(desc)).size).toBe(capacity);
   });
 
+  it('reports durable checkpoints by bytes, with flush-behind on or off, and writes the same bytes', async () => {
+    const capacity = 16 * MiB;
+    const src = writeSource(path.join(dir, 'src.bin'), 8 * MiB);
+    for (const flushBehind of [0, 256 * 1024]) {
+      const desc = makeDisk(dir, `fb${flushBehind}`, capacity);
+      const expected = Buffer.alloc(capacity);
+      const extents = randomExtents(src, capacity, 40, expected);
+      const total = extents.reduce((n, e) => n + e.length, 0);
+      const checkpoints: Array<{ extentsDone: number; bytesDone: number }> = [];
+      await copy({
+        sources: [path.join(dir, 'src.bin')],
+        extents,
+        target: { kind: 'file', path: desc, flushBehind },
+        bufferBytes: 64 * 1024,
+        checkpoint: { everyBytes: 1 * MiB },
+        onProgress: (p) => p.checkpoint && checkpoints.push(p.checkpoint),
+      });
+      expect(fs.readFileSync(flatOf(desc)).equals(expected)).toBe(true);
+      expect(checkpoints.length).toBeGreaterThan(0);
+      // Each checkpoint: whole extents, at least 1 MiB more than the one before, and its bytes are those extents' bytes.
+      let prev = { extentsDone: 0, bytesDone: 0 };
+      for (const cp of checkpoints) {
+        expect(cp.bytesDone).toBe(extents.slice(0, cp.extentsDone).reduce((n, e) => n + e.length, 0));
+        expect(cp.bytesDone - prev.bytesDone).toBeGreaterThanOrEqual(1 * MiB);
+        prev = cp;
+      }
+      expect(prev.extentsDone).toBeLessThan(40);
+      expect(prev.bytesDone).toBeLessThan(total);
+    }
+  });
+
   it('writes a raw image and several sources, later extents overwriting earlier ones', async () => {
     const a = writeSource(path.join(dir, 'a'), 1 * MiB);
     const b = writeSource(path.join(dir, 'b'), 1 * MiB);

@@ -59,6 +59,10 @@ describe('argument validation', () => {
     [{ sources: ['/s'], extents: [], target: { ...vddk, cookie: 'c' } }, 'copy(): target must be given exactly one of password or cookie, got "both"'],
     [{ sources: ['/s'], extents: [], target: { ...vddk, diskPath: 'vm.vmdk' } }, 'copy(): target.diskPath must be a datastore path like "[ds] vm/vm.vmdk", got "vm.vmdk"'],
     [{ sources: ['/s'], extents: [], target: { ...vddk, server: '' } }, 'copy(): target.server must be a non-empty string, got ""'],
+    [{ sources: ['/s'], extents: [], target, checkpoint: { everyExtents: 0 } }, 'copy(): checkpoint.everyExtents must be a whole number >= 1, got 0'],
+    [{ sources: ['/s'], extents: [], target, checkpoint: { everyBytes: 1.5 } }, 'copy(): checkpoint.everyBytes must be a whole number >= 1, got 1.5'],
+    [{ sources: ['/s'], extents: [], target, verify: true, checkpoint: { everyExtents: 1 } }, 'copy(): checkpoint must be absent with verify (a verify writes nothing to make durable), got an object'],
+    [{ sources: ['/s'], extents: [], target: { ...target, flushBehind: -1 } }, 'copy(): target.flushBehind must be a whole number of bytes >= 0, got -1'],
   ])('rejects %j with INVALID_ARG', async (opts, message) => {
     const err = await rejection(opts);
     expect(err.code).toBe('INVALID_ARG');

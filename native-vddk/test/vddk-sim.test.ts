@@ -157,4 +157,26 @@ describe('vddk target through the simulator', () => {
     expect(fs.readFileSync(desc, 'utf8')).toBe(before);
     expect(fs.readFileSync(log, 'utf8')).toContain('readOnly=1');
   });
+
+  it('reports durable checkpoints: each one after a VixDiskLib_Flush that follows every write before it', async () => {
+    makeDisk(vmDir, 'vm1', 4 * MiB);
+    // Six 64 KiB extents; a checkpoint every 2 extents: after extents 2 and 4 (the copy's end covers 6).
+    const six = Array.from({ length: 6 }, (_, i) => ({ source: 0, sourceOffset: i * 64 * 1024, targetOffset: i * 128 * 1024, length: 64 * 1024 }));
+    const checkpoints: Array<{ extentsDone: number; bytesDone: number; transport: string }> = [];
+    await copy({
+      sources: [path.join(dir, 'src.bin')],
+      extents: six,
+      target: target('[LocalDS_0] vm1/vm1.vmdk', ['nbdssl']),
+      bufferBytes: 64 * 1024,
+      checkpoint: { everyExtents: 2 },
+      onProgress: (p) => p.checkpoint && checkpoints.push(p.checkpoint),
+    });
+    expect(checkpoints).toEqual([
+      { extentsDone: 2, bytesDone: 128 * 1024, transport: 'nbdssl' },
+      { extentsDone: 4, bytesDone: 256 * 1024, transport: 'nbdssl' },
+    ]);
+    // In the sim's call log: writes of extents 0-1, Flush, writes of 2-3, Flush, writes of 4-5, the final Flush.
+    const calls = fs.readFileSync(log, 'utf8').split('\n').map((l) => (/^VixDiskLib_(Write|Flush) /.exec(l)?.[1] ?? /VixDiskLib_(Write|Flush) tid/.exec(l)?.[1])).filter(Boolean);
+    expect(calls.join(',')).toBe('Write,Write,Flush,Write,Write,Flush,Write,Write,Flush');
+  });
 });

@@ -164,13 +164,16 @@ it('the repository turning unreadable mid-job: failed with a BACKUP_* code, clea
   try {
     await checkpointed(id);
     for (const f of dataFiles) chmodSync(f, 0o000);
-    renv.setVddk({ writeDelayMs: 0 });
+    // The running copy holds its source files open (still readable to it);
+    // a write fault sends the job to its retry, which reads the repository again.
+    renv.setVddk({ writeDelayMs: 0, fail: 'Write:1:VIX_E_FILE_ERROR' });
     const done = await ended(id, 120_000);
     expect(done.state).toBe('failed');
     expect(done.error.code).toMatch(/^BACKUP_/);
     expect(done.error.message).not.toMatch(/password/i);
     await expectNoLeftovers('DC0_C0_RP0_VM0', id);
   } finally {
+    renv.setVddk({ fail: '' });
     for (const f of dataFiles) chmodSync(f, 0o644);
   }
 }, 180_000);

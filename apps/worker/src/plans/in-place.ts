@@ -76,6 +76,8 @@ export async function writeFootprint(
 
 /** The temporary snapshot's name: deterministic, so a resumed job finds its own. */
 export const tempSnapshotName = (jobId: string) => `vmrestore-${jobId}`;
+/** A write's durable checkpoint at least every this many bytes (and every VMRESTORE_WRITE_BATCH_EXTENTS extents). */
+const CHECKPOINT_BYTES = 256 * 1024 * 1024;
 
 export type PreflightResult = InPlaceChecks & { vcenterId: string };
 
@@ -510,7 +512,9 @@ function blockDigest(w: DiskWrites): { blocks: number; blockSha256Digest: string
 
 export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: WriteAllOptions): Promise<Record<string, unknown>> {
   const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
+  const planStart = performance.now();
   const { work, perDisk } = await planDiskWrites(deps, ctx, o);
+  const planMs = Math.round(performance.now() - planStart);
   const bytesOf = (w: DiskWrites) => w.extents.reduce((s, e) => s + e.length, 0);
   const total = perDisk.reduce((s, d) => s + bytesOf(d.writes), 0);
   // Progress of the whole step: each disk's committed bytes plus its copy in flight.
@@ -522,7 +526,6 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
   // may use it; a disk's own retries keep the transport it started with.
   let pinned = await pinnedTransport(ctx);
   const batch = deps.config.restore.writeBatchExtents;
-  const maxBatchBytes = 256 * 1024 * 1024;
 
   const writeDisk = async ({ key, writes }: { key: number; writes: DiskWrites }): Promise<Record<string, unknown>> => {
     const disk = o.disks.find((r) => r.savedKey === key);
@@ -547,34 +550,65 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     let transport = (cp?.state?.transport as string | undefined) ?? null;
     const metadata = o.metadata?.get(key);
     let metadataWritten = Boolean(cp?.state?.metadataWritten);
+    let copyMs = 0;
+    // One copy for the rest of the disk, with durable checkpoints every
+    // `batch` extents or CHECKPOINT_BYTES: the addon flushes the target and
+    // reports each, and it is recorded as it comes. The target stays busy
+    // (a copy per batch stopped for each batch's flush), and a resumed job
+    // still continues from the last checkpoint, never from zero.
     while (next < writes.extents.length || (metadata && !metadataWritten)) {
-      let end = next;
-      let bytes = 0;
-      while (end < writes.extents.length && end - next < batch && bytes < maxBatchBytes) bytes += writes.extents[end++]!.length;
       if (target.kind === 'vddk') target.transports = pinFor(allowed, transport ?? pinned);
+      const from = next;
+      const doneBefore = diskDone;
+      // Checkpoints are saved one after another; a save that fails (Postgres
+      // gone) stops the copy and becomes the step's error.
+      let saving: Promise<void> = Promise.resolve();
+      let saveError: { err: unknown } | null = null;
+      const stopCopy = new AbortController();
+      const save = (cp: { extentsDone: number; bytesDone: number; transport: string }) => {
+        saving = saving.then(async () => {
+          if (saveError) return;
+          try {
+            const state = { transport: cp.transport, metadataWritten: true, planDigest };
+            await ctx.checkpoint.save(key, { bytesDone: doneBefore + cp.bytesDone, bytesTotal: diskTotal, nextExtent: from + cp.extentsDone, state });
+            transport = cp.transport;
+          } catch (err) {
+            saveError = { err };
+            stopCopy.abort(err);
+          }
+        });
+      };
       const res = await watchedCopy(
         {
           sources: writes.sources,
-          extents: writes.extents.slice(next, end),
+          extents: writes.extents.slice(from),
           target,
-          signal: o.slot?.signal ?? ctx.signal,
+          signal: AbortSignal.any([o.slot?.signal ?? ctx.signal, stopCopy.signal]),
           ...(o.slot?.rateLimiters.length ? { rateLimiter: o.slot.rateLimiters } : {}),
           ...(metadata && !metadataWritten ? { writeMetadata: metadata } : {}),
+          checkpoint: { everyExtents: batch, everyBytes: CHECKPOINT_BYTES },
           onProgress: (pr) => {
             inFlight.set(key, pr.bytesDone);
+            if (pr.checkpoint) save(pr.checkpoint);
             void ctx.progress(doneNow(), total).catch(() => undefined);
           },
         },
         { stallMs: deps.config.restore.vddkStallTimeoutMs, label: `disk ${key}` },
-      ).catch((e) => Promise.reject(fromVddk(e, perDisk.length > 1 ? `disk ${key}: ` : '')));
+      ).catch(async (e) => {
+        await saving;
+        throw saveError ? saveError.err : fromVddk(e, perDisk.length > 1 ? `disk ${key}: ` : '');
+      });
+      await saving;
+      if (saveError) throw (saveError as { err: unknown }).err;
       transport = res.transport;
+      copyMs += res.durationMs;
       pinned = pinned ?? res.transport;
       metadataWritten = metadataWritten || Boolean(metadata);
-      diskDone += bytes;
-      next = end;
+      diskDone = diskTotal;
+      next = writes.extents.length;
       inFlight.delete(key);
       committed.set(key, diskDone);
-      // Recorded before the next batch: a resumed job continues here, never from zero.
+      // The copy's end: flushed by the addon before it resolved.
       await ctx.checkpoint.save(key, { bytesDone: diskDone, bytesTotal: diskTotal, nextExtent: next, state: { transport, metadataWritten, planDigest } });
       await ctx.progress(doneNow(), total);
     }
@@ -590,6 +624,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       planDigest,
       ...blockDigest(writes),
       resumedFrom,
+      copyMs: Math.round(copyMs),
       ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}),
     };
   };
@@ -598,7 +633,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
   const out = await mapLimited(perDisk, deps.config.restore.diskParallelism, writeDisk);
   await rm(work, { recursive: true, force: true });
   const transports = [...new Set(out.map((x) => x.transport))];
-  return { disks: out, bytes: total, transport: transports.join(','), mode: o.within ? 'quick_rollback' : 'full', parallelDisks: Math.min(perDisk.length, deps.config.restore.diskParallelism) };
+  return { disks: out, bytes: total, transport: transports.join(','), mode: o.within ? 'quick_rollback' : 'full', parallelDisks: Math.min(perDisk.length, deps.config.restore.diskParallelism), planMs };
 }
 
 /**
@@ -641,7 +676,6 @@ export async function verifyAllDisks(
   const { work, perDisk } = await planDiskWrites(deps, ctx, { ...o, order: 'backward' });
   const creds = o.pre.target === 'vddk' ? await credentialsFor(deps, ctx.db, ctx.job) : null;
   const pinned = await pinnedTransport(ctx);
-  const batch = deps.config.restore.writeBatchExtents;
   const verifyDisk = async ({ key, writes }: { key: number; writes: DiskWrites }): Promise<Record<string, unknown>> => {
     const disk = o.disks.find((r) => r.savedKey === key);
     if (!disk) throw permanent('DISK_MISMATCH', `disk ${key} of the backup has no disk to verify`);
@@ -649,28 +683,20 @@ export async function verifyAllDisks(
     const written = (await ctx.checkpoint.load(key))?.state?.transport as string | undefined;
     if (target.kind === 'vddk') target.transports = pinFor(transportsFor(o.pre, key), written ?? pinned);
     const metadata = o.metadata?.get(key);
-    let bytes = 0;
-    let ms = 0;
-    let transport: string | null = null;
-    for (let next = 0; next < writes.extents.length || (next === 0 && metadata); next += batch) {
-      const res = await watchedCopy(
-        {
-          sources: writes.sources,
-          extents: writes.extents.slice(next, next + batch),
-          target,
-          signal: o.slot?.signal ?? ctx.signal,
-          ...(o.slot?.rateLimiters.length ? { rateLimiter: o.slot.rateLimiters } : {}),
-          verify: true,
-          ...(metadata && next === 0 ? { writeMetadata: metadata } : {}),
-        },
-        { stallMs: deps.config.restore.vddkStallTimeoutMs, label: `disk ${key}` },
-      ).catch((e) => Promise.reject(fromVddk(e, `disk ${key} (${disk.fileName}): `)));
-      bytes += res.bytesVerified;
-      ms += res.durationMs;
-      transport = res.transport;
-      if (writes.extents.length === 0) break;
-    }
-    return { key, file: disk.fileName, transport, bytesVerified: bytes, extents: writes.extents.length, durationMs: Math.round(ms), ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}) };
+    // One read-back copy for the whole disk (nothing to checkpoint: a resumed job verifies again from the start).
+    const res = await watchedCopy(
+      {
+        sources: writes.sources,
+        extents: writes.extents,
+        target,
+        signal: o.slot?.signal ?? ctx.signal,
+        ...(o.slot?.rateLimiters.length ? { rateLimiter: o.slot.rateLimiters } : {}),
+        verify: true,
+        ...(metadata ? { writeMetadata: metadata } : {}),
+      },
+      { stallMs: deps.config.restore.vddkStallTimeoutMs, label: `disk ${key}` },
+    ).catch((e) => Promise.reject(fromVddk(e, `disk ${key} (${disk.fileName}): `)));
+    return { key, file: disk.fileName, transport: res.transport, bytesVerified: res.bytesVerified, extents: writes.extents.length, durationMs: Math.round(res.durationMs), ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}) };
   };
   const out = await mapLimited(perDisk, deps.config.restore.diskParallelism, verifyDisk);
   await rm(work, { recursive: true, force: true });
