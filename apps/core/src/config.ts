@@ -79,6 +79,10 @@ export interface Config {
     writeBatchExtents: number;
     /** Disks of one job written (and verified) at the same time. */
     diskParallelism: number;
+    /** Range streams: copies writing one disk at once (file targets, disjoint write lists; docs/scheduling.md). */
+    diskStreams: number;
+    /** A range stream's least share of a disk, in bytes (VMRESTORE_STREAM_MIN_MB). */
+    streamMinBytes: number;
     /** Where `export` jobs write standalone VMDKs (one directory per export); null = exports unavailable. */
     exportRoot: string | null;
   };
@@ -233,6 +237,8 @@ export function loadConfig(env: Env = process.env): Config {
       backupReadTimeoutMs: int('VMRESTORE_BACKUP_READ_TIMEOUT_MS', 60_000, 100, 3_600_000),
       writeBatchExtents: int('VMRESTORE_WRITE_BATCH_EXTENTS', 4096, 1, 1_000_000),
       diskParallelism: int('VMRESTORE_DISK_PARALLELISM', 2, 1, 16),
+      diskStreams: int('VMRESTORE_DISK_STREAMS', 1, 1, 16),
+      streamMinBytes: int('VMRESTORE_STREAM_MIN_MB', 1024, 1, 1024 * 1024) * 1024 * 1024,
       exportRoot: env.VMRESTORE_EXPORT_ROOT || null,
     },
     log: {

@@ -38,6 +38,7 @@ import type { PlanFactory, StepContext, StepDef } from '../plan';
 import { reportStep } from './report';
 import { datastoresOf, withWriteCapacity, type WriteFootprint, type WriteSlot } from './capacity';
 import { watchedCopy } from '../watchdog';
+import { bytesWritten, contiguousNext, disjoint, flatExtentPath, prefixBytes, savedRanges, splitRange, type WriteRange } from './streams';
 
 // In-place restore (MISSION R1): preflight → power off → [san: remove old
 // snapshots, when allowed] → temporary snapshot (advanced transports) →
@@ -544,74 +545,115 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     }
     const resumedFrom = next;
     const diskTotal = bytesOf(writes);
-    let diskDone = 0;
-    for (let i = 0; i < next; i++) diskDone += writes.extents[i]!.length;
-    committed.set(key, diskDone);
     let transport = (cp?.state?.transport as string | undefined) ?? null;
     const metadata = o.metadata?.get(key);
     let metadataWritten = Boolean(cp?.state?.metadataWritten);
     let copyMs = 0;
-    // One copy for the rest of the disk, with durable checkpoints every
-    // `batch` extents or CHECKPOINT_BYTES: the addon flushes the target and
-    // reports each, and it is recorded as it comes. The target stays busy
-    // (a copy per batch stopped for each batch's flush), and a resumed job
-    // still continues from the last checkpoint, never from zero.
-    while (next < writes.extents.length || (metadata && !metadataWritten)) {
-      if (target.kind === 'vddk') target.transports = pinFor(allowed, transport ?? pinned);
-      const from = next;
-      const doneBefore = diskDone;
-      // Checkpoints are saved one after another; a save that fails (Postgres
-      // gone) stops the copy and becomes the step's error.
-      let saving: Promise<void> = Promise.resolve();
-      let saveError: { err: unknown } | null = null;
-      const stopCopy = new AbortController();
-      const save = (cp: { extentsDone: number; bytesDone: number; transport: string }) => {
-        saving = saving.then(async () => {
-          if (saveError) return;
-          try {
-            const state = { transport: cp.transport, metadataWritten: true, planDigest };
-            await ctx.checkpoint.save(key, { bytesDone: doneBefore + cp.bytesDone, bytesTotal: diskTotal, nextExtent: from + cp.extentsDone, state });
-            transport = cp.transport;
-          } catch (err) {
-            saveError = { err };
-            stopCopy.abort(err);
-          }
-        });
-      };
+    const n = writes.extents.length;
+    const at = prefixBytes(writes.extents);
+    // The rest of the disk in one copy, or in ranges each written by a copy
+    // of its own (range streams, docs/scheduling.md) where the target allows:
+    // a file target, and a write list whose extents do not overlap (their
+    // order does not matter). Resumed as saved, else split now.
+    let ranges: WriteRange[] = (cp?.state?.planDigest === planDigest && savedRanges(cp?.state, n)) || (next < n ? [{ from: next, to: n, next }] : []);
+    const streams = target.kind === 'file' && deps.config.restore.diskStreams > 1 && ranges.length === 1 && disjoint(writes.extents) ? deps.config.restore.diskStreams : 1;
+    if (streams > 1) ranges = splitRange(at, ranges[0]!.next, n, streams, deps.config.restore.streamMinBytes);
+    const multi = ranges.length > 1;
+    const resumedBytes = ranges.length ? bytesWritten(at, ranges) : at[next]!;
+    committed.set(key, resumedBytes);
+    let prepared = Boolean(cp?.state?.prepared);
+    // Checkpoints are saved one after another; a save that fails (Postgres
+    // gone) stops every copy of the disk and becomes the step's error.
+    let saving: Promise<void> = Promise.resolve();
+    let failure: { err: unknown; from: 'save' | 'copy' } | null = null;
+    const stopAll = new AbortController();
+    const fail = (err: unknown, from: 'save' | 'copy') => {
+      failure ??= { err, from };
+      stopAll.abort(err);
+    };
+    const save = () => {
+      saving = saving.then(async () => {
+        if (failure) return;
+        try {
+          const state = { transport, metadataWritten: true, planDigest, ...(multi ? { ranges, prepared } : {}) };
+          await ctx.checkpoint.save(key, { bytesDone: bytesWritten(at, ranges), bytesTotal: diskTotal, nextExtent: contiguousNext(ranges, n), state });
+        } catch (err) {
+          fail(err, 'save');
+        }
+      });
+    };
+    // Bytes each running copy wrote past its last checkpoint (recorded ones count in `committed`).
+    const copyFlight = new Map<WriteRange, number>();
+    /** Writes extents [r.next, r.to) (or [r.next, limit)) in one copy, advancing r.next at each durable checkpoint. */
+    const runRange = async (r: WriteRange, t: typeof target, opts: { withMetadata: boolean; limit?: number }) => {
+      const start = r.next;
+      let checkpointed = 0;
       const res = await watchedCopy(
         {
           sources: writes.sources,
-          extents: writes.extents.slice(from),
-          target,
-          signal: AbortSignal.any([o.slot?.signal ?? ctx.signal, stopCopy.signal]),
+          extents: writes.extents.slice(start, opts.limit ?? r.to),
+          target: t,
+          signal: AbortSignal.any([o.slot?.signal ?? ctx.signal, stopAll.signal]),
           ...(o.slot?.rateLimiters.length ? { rateLimiter: o.slot.rateLimiters } : {}),
-          ...(metadata && !metadataWritten ? { writeMetadata: metadata } : {}),
+          ...(opts.withMetadata ? { writeMetadata: metadata! } : {}),
           checkpoint: { everyExtents: batch, everyBytes: CHECKPOINT_BYTES },
           onProgress: (pr) => {
-            inFlight.set(key, pr.bytesDone);
-            if (pr.checkpoint) save(pr.checkpoint);
+            if (pr.checkpoint) {
+              r.next = start + pr.checkpoint.extentsDone;
+              checkpointed = pr.checkpoint.bytesDone;
+              transport = pr.checkpoint.transport;
+              committed.set(key, bytesWritten(at, ranges));
+              save();
+            }
+            copyFlight.set(r, pr.bytesDone - checkpointed);
+            inFlight.set(key, [...copyFlight.values()].reduce((a, b) => a + b, 0));
             void ctx.progress(doneNow(), total).catch(() => undefined);
           },
         },
         { stallMs: deps.config.restore.vddkStallTimeoutMs, label: `disk ${key}` },
-      ).catch(async (e) => {
-        await saving;
-        throw saveError ? saveError.err : fromVddk(e, perDisk.length > 1 ? `disk ${key}: ` : '');
-      });
-      await saving;
-      if (saveError) throw (saveError as { err: unknown }).err;
+      );
+      r.next = opts.limit ?? r.to;
+      copyFlight.delete(r);
+      committed.set(key, bytesWritten(at, ranges));
+      inFlight.set(key, [...copyFlight.values()].reduce((a, b) => a + b, 0));
       transport = res.transport;
-      copyMs += res.durationMs;
       pinned = pinned ?? res.transport;
-      metadataWritten = metadataWritten || Boolean(metadata);
-      diskDone = diskTotal;
-      next = writes.extents.length;
-      inFlight.delete(key);
-      committed.set(key, diskDone);
-      // The copy's end: flushed by the addon before it resolved.
-      await ctx.checkpoint.save(key, { bytesDone: diskDone, bytesTotal: diskTotal, nextExtent: next, state: { transport, metadataWritten, planDigest } });
-      await ctx.progress(doneNow(), total);
+      copyMs += res.durationMs;
+    };
+    if (target.kind === 'vddk') target.transports = pinFor(allowed, transport ?? pinned);
+    try {
+      if (!multi) {
+        // One copy (metadata with it); a copy of no extents still writes metadata.
+        const r = ranges[0] ?? { from: n, to: n, next: n };
+        if (r.next < r.to || (metadata && !metadataWritten)) await runRange(r, target, { withMetadata: Boolean(metadata && !metadataWritten) });
+      } else {
+        // The first extent through the descriptor (its new CID, and the
+        // metadata), then every range at once into the flat extent: two
+        // copies never rewrite one descriptor.
+        if (!prepared) {
+          const r0 = ranges[0]!;
+          await runRange(r0, target, { withMetadata: Boolean(metadata && !metadataWritten), limit: r0.next + 1 });
+          prepared = true;
+          save();
+        }
+        const flat = { kind: 'file' as const, path: flatExtentPath((target as { path: string }).path), ...(o.fresh ? { fresh: true } : {}) };
+        await Promise.all(ranges.filter((r) => r.next < r.to).map((r) => runRange(r, flat, { withMetadata: false }).catch((err) => fail(err, 'copy'))));
+      }
+    } catch (err) {
+      fail(err, 'copy');
     }
+    await saving;
+    if (failure) {
+      const { err, from } = failure as { err: unknown; from: 'save' | 'copy' };
+      // A failed checkpoint save is the error as it is (Postgres gone); a copy's is mapped to its VDDK code.
+      throw from === 'save' ? err : fromVddk(err, perDisk.length > 1 ? `disk ${key}: ` : '');
+    }
+    metadataWritten = metadataWritten || Boolean(metadata);
+    inFlight.delete(key);
+    committed.set(key, diskTotal);
+    // The disk's end: every copy flushed by the addon before it resolved.
+    await ctx.checkpoint.save(key, { bytesDone: diskTotal, bytesTotal: diskTotal, nextExtent: n, state: { transport, metadataWritten, planDigest, ...(multi ? { ranges, prepared } : {}) } });
+    await ctx.progress(doneNow(), total);
     return {
       key,
       file,
@@ -624,6 +666,8 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       planDigest,
       ...blockDigest(writes),
       resumedFrom,
+      resumedBytes,
+      streams: Math.max(1, ranges.length),
       copyMs: Math.round(copyMs),
       ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}),
     };
