@@ -11,6 +11,9 @@
 //                      rate: throttled_copy_mib_per_s end to end (the final fsync included, which
 //                      the cap does not pace), throttled_write_phase_mib_per_s up to the last
 //                      progress report before the flush, throttled_vs_cap_ratio = write phase / cap
+//   batched_copy_s / checkpointed_copy_s  the full copy in 256 MiB copies (each flushed) vs one copy
+//                      with a durable checkpoint every 256 MiB; flush_behind_speedup: the one copy with
+//                      flush-behind off vs on; two_streams_vs_one_speedup: two range streams vs one copy
 //   unthrottled_with_limiter_unset_vs_baseline_ratio  the same copy with an unset (0) shared
 //                      limiter vs none (time of none / time with; best of 3 each, order alternated)
 import { execFileSync } from 'node:child_process';
@@ -174,6 +177,41 @@ try {
   line('throttled_write_phase_mib_per_s', (writePhaseRate / MiB).toFixed(1));
   line('throttled_vs_cap_ratio', (writePhaseRate / capRate).toFixed(3));
   line('unthrottled_with_limiter_unset_vs_baseline_ratio', (baseBest / unsetBest).toFixed(3));
+
+  // Checkpointing: the full copy as the worker wrote it before (one copy per
+  // 256 MiB batch, each ending in an fsync) vs one copy with a durable
+  // checkpoint every 256 MiB (flush-behind on), vs the same with
+  // flush-behind off; and two range streams at once vs one copy.
+  const full = extentsOf(size, 1 * MiB, (off) => off);
+  const perBatch = (256 * MiB) / MiB;
+  const into = async (fn) => {
+    const file = path.join(dir, 'cp.raw');
+    sparseFile(file, size);
+    execFileSync('sync');
+    const secs = await timed(() => fn(file));
+    fs.rmSync(file);
+    return secs;
+  };
+  const batchedSecs = await into(async (file) => {
+    for (let i = 0; i < full.length; i += perBatch) await copy({ sources: [src], extents: full.slice(i, i + perBatch), target: { kind: 'file', path: file } });
+  });
+  let checkpoints = 0;
+  const checkpointedSecs = await into((file) =>
+    copy({ sources: [src], extents: full, target: { kind: 'file', path: file }, checkpoint: { everyBytes: 256 * MiB }, onProgress: (p) => p.checkpoint && checkpoints++ }),
+  );
+  const noFlushBehindSecs = await into((file) => copy({ sources: [src], extents: full, target: { kind: 'file', path: file, flushBehind: 0 }, checkpoint: { everyBytes: 256 * MiB } }));
+  const half = Math.ceil(full.length / 2);
+  const twoStreamsSecs = await into((file) =>
+    Promise.all([full.slice(0, half), full.slice(half)].map((extents) => copy({ sources: [src], extents, target: { kind: 'file', path: file }, checkpoint: { everyBytes: 256 * MiB } }))),
+  );
+  line('batched_copy_s', batchedSecs.toFixed(2));
+  line('checkpointed_copy_s', checkpointedSecs.toFixed(2));
+  line('checkpointed_copy_checkpoints', checkpoints);
+  line('checkpointed_vs_batched_speedup', (batchedSecs / checkpointedSecs).toFixed(3));
+  line('checkpointed_no_flush_behind_s', noFlushBehindSecs.toFixed(2));
+  line('flush_behind_speedup', (noFlushBehindSecs / checkpointedSecs).toFixed(3));
+  line('two_streams_s', twoStreamsSecs.toFixed(2));
+  line('two_streams_vs_one_speedup', (checkpointedSecs / twoStreamsSecs).toFixed(3));
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }
