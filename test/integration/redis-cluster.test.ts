@@ -2,7 +2,6 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -30,7 +29,7 @@ import {
 } from '@vmrestore/core';
 import { buildApp } from '@vmrestore/api';
 import { startWorker, type PlanRegistry, type RunningWorker } from '@vmrestore/worker';
-import { serviceEnv, testConfig, waitFor } from '../support/env';
+import { freePort, serviceEnv, testConfig, waitFor } from '../support/env';
 import { createKey, createTenantWithKey, testSecurity, type TestTenant } from '../support/auth';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { makeTestPlans } = require('../support/test-plans.cjs');
@@ -44,14 +43,6 @@ const { makeTestPlans } = require('../support/test-plans.cjs');
 
 const run = promisify(execFile);
 const cli = async (port: number, ...args: string[]) => (await run('redis-cli', ['-p', String(port), ...args])).stdout.trim();
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 
 let dir: string;
 const procs: ChildProcess[] = [];

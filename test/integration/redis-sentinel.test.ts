@@ -1,22 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { Capacity, createRedis, loadConfig, sentinelOptions } from '@vmrestore/core';
-import { serviceEnv, waitFor } from '../support/env';
+import { freePort, serviceEnv, waitFor } from '../support/env';
 
 // REDIS_URL=redis-sentinel://...: the service reaches Redis through a real
 // Sentinel (Debian's redis-server in sentinel mode): queues and capacity leases work.
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 
 let dir: string;
 const procs: ChildProcess[] = [];
