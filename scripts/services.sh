@@ -10,11 +10,17 @@
 # own data, ports and env file (the fault tests kill and restart theirs).
 # A restart reuses the ports recorded in the run directory when they are free,
 # so clients reconnect to the same URL.
+# Postgres runs with fsync=off (speed: no test survives an OS crash anyway).
+# synchronous_commit is off for the shared pair; a private pair
+# (VMRESTORE_RUN_DIR) keeps it on: the fault tests SIGKILL Postgres, and the
+# service relies on what Postgres acknowledged surviving a crash of it, as in
+# production (the default). Override with VMRESTORE_PG_SYNC_COMMIT=on|off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 RUN="${VMRESTORE_RUN_DIR:-$ROOT/.run}"
 mkdir -p "$RUN"
+PG_SYNC_COMMIT="${VMRESTORE_PG_SYNC_COMMIT:-$([ -n "${VMRESTORE_RUN_DIR:-}" ] && echo on || echo off)}"
 
 free_port() {
   # The port used before, if recorded and free: a restarted server keeps its URL.
@@ -55,7 +61,7 @@ start_pg() {
   local ok=0
   for _ in 1 2 3 4 5; do
     if as_pg "$bin/pg_ctl" -D "$RUN/pg/data" -l "$RUN/pg/postgres.log" -w -t 60 \
-      -o "-p $port -k $RUN/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=200" start >/dev/null; then
+      -o "-p $port -k $RUN/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=$PG_SYNC_COMMIT -c max_connections=200" start >/dev/null; then
       ok=1; break
     fi
     sleep 0.5
