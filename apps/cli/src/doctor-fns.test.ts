@@ -15,6 +15,11 @@ describe('doctor helpers', () => {
     expect(safeUrl('postgresql://vmr:s3cret@db:5432/vmrestore?sslmode=require&password=x')).toBe('postgresql://vmr@db:5432/vmrestore');
     expect(safeUrl('redis://:s3cret@redis:6379')).toBe('redis://redis:6379');
     expect(urlPassword('redis://:s%40cret@redis:6379')).toBe('s@cret');
+    // Several hosts: Sentinel and Cluster URLs.
+    expect(safeUrl('redis-cluster://u:s3cret@h1:7000,h2:7001')).toBe('redis-cluster://u@h1:7000,h2:7001');
+    expect(safeUrl('redis-sentinel://:s3cret@h1:26379,h2:26379/mymaster?sentinelPassword=x')).toBe('redis-sentinel://h1:26379,h2:26379/mymaster');
+    expect(urlPassword('rediss-cluster://u:p%40ss@h1:7000,h2:7001')).toBe('p@ss');
+    expect(safeUrl('not a url')).toBe('(not a URL)');
     expect(scrub('login as vmr/s3cret failed', ['s3cret', undefined])).toBe('login as vmr/[redacted] failed');
   });
 

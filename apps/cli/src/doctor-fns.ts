@@ -62,9 +62,16 @@ export function safeUrl(raw: string): string {
     const u = new URL(raw);
     return `${u.protocol}//${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname === '/' ? '' : u.pathname}`;
   } catch {
-    return '(not a URL)';
+    // Several hosts (redis-sentinel://h1:26379,h2:26379/name, redis-cluster://h1:7000,h2:7001): not a WHATWG URL.
+    const m = MULTI_HOST.exec(raw);
+    if (!m) return '(not a URL)';
+    const [, scheme, user, hosts, path] = m;
+    return `${scheme}://${user ? `${decodeURIComponent(user)}@` : ''}${hosts}${path && path !== '/' ? path : ''}`;
   }
 }
+
+/** scheme://[user[:password]@]host:port,host:port[/path][?query]: the password and the query are never shown. */
+const MULTI_HOST = /^([a-z][a-z0-9+.-]*):\/\/(?:([^:@/]*)(?::[^@/]*)?@)?([^/?#@]+)(\/[^?#]*)?(?:[?#].*)?$/i;
 
 /** Removes each secret from a message (a server may echo a password). */
 export function scrub(message: string, secrets: Array<string | undefined | null>): string {
@@ -80,7 +87,8 @@ export function urlPassword(raw: string | undefined): string | undefined {
     const p = new URL(raw).password;
     return p ? decodeURIComponent(p) : undefined;
   } catch {
-    return undefined;
+    const p = /^[a-z][a-z0-9+.-]*:\/\/[^:@/]*:([^@/]*)@/i.exec(raw)?.[1];
+    return p ? decodeURIComponent(p) : undefined;
   }
 }
 
