@@ -40,6 +40,6 @@ export function restoreJobOptions(config: Config): JobsOptions {
  * id while the first exists, so enqueueing again (API retry, the requeue
  * sweep) never runs a job twice.
  */
-export async function enqueueRestore(queue: RestoreQueue, jobId: string, priority = 0): Promise<void> {
-  await queue.add(QUEUE_CONTRACT.restore.jobName, { jobId }, { jobId, ...(priority > 0 ? { priority } : {}) });
+export async function enqueueRestore(queue: RestoreQueue, jobId: string, priority = 0, extra: Omit<QueuePayloads['restore'], 'jobId'> = {}): Promise<void> {
+  await queue.add(QUEUE_CONTRACT.restore.jobName, { jobId, ...extra }, { jobId, ...(priority > 0 ? { priority } : {}) });
 }

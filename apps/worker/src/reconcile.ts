@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { appendEvent, enqueueRestore, QUEUE_CONTRACT, type Db, type RestoreQueue } from '@vmrestore/core';
+import { appendEvent, enqueueRestore, type Db, type RestoreQueue } from '@vmrestore/core';
 
 // The reconciler (docs/resilience.md): Postgres says what each job is, the
 // queue says which worker runs it. The two can disagree after a crash:
@@ -62,7 +62,7 @@ export async function reconcileQueue(opts: { db: Db; queue: RestoreQueue; log: L
     const failedReason = entryState === 'failed' ? entry?.failedReason : undefined;
     if (entry) await entry.remove().catch(() => undefined);
     await appendEvent(db, r.id, 'job.requeued', null, { reason, queueState: entryState, ...(failedReason ? { queueError: failedReason } : {}), requeues: previous + 1, abandon });
-    await queue.add(QUEUE_CONTRACT.restore.jobName, { jobId: r.id, ...(abandon ? { abandon: reason } : {}) }, { jobId: r.id, ...(r.priority > 0 ? { priority: r.priority } : {}) });
+    await enqueueRestore(queue, r.id, r.priority, abandon ? { abandon: reason } : {});
     if (abandon) {
       log.warn({ jobId: r.id, reason, queueState: entryState, requeues: previous }, 'job lost its run too often: queued to be abandoned (cleanup, then failed WORKER_LOST)');
       result.abandoned.push(r.id);

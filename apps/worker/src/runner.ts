@@ -185,7 +185,7 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
 
   let failure: JobError | null = null;
   // Abandoned: no more steps run. A job whose main steps all did run ends as they earned (succeeded).
-  if (info.abandon && !plan.steps.every((st) => steps.get(key('main', st.name))?.state === 'succeeded')) {
+  if (info.abandon && !mainStepsSucceeded(plan, steps)) {
     failure = new JobError(JOB_ERROR_CODES.WORKER_LOST, `the job lost its worker too often (${info.abandon}); abandoned after ${MAX_REQUEUES} requeues`, true);
   }
   let dbRepeats = 0;
@@ -292,13 +292,13 @@ async function retryCleanup(deps: RunnerDeps, log: Logger, job: RestoreJob): Pro
   const results: Record<string, Record<string, unknown>> = {};
   for (const row of steps.values()) if (row.state === 'succeeded' && row.phase === 'main') results[row.name] = (row.result as Record<string, unknown>) ?? {};
   await rec('job.cleanup_retry', () => appendEvent(deps.db, job.id, 'job.cleanup_retry', null, { worker: WORKER_ID }));
-  const mainDone = plan.steps.every((s) => steps.get(key('main', s.name))?.state === 'succeeded');
-  const err = await runCleanup(deps, log, job, plan, steps, results, mainDone ? 'succeeded' : job.cancelRequestedAt ? 'cancelled' : 'failed');
+  // Cleanup touches only cleanup rows: the main steps' record is the same before and after it.
+  const mainOk = mainStepsSucceeded(plan, steps);
+  const err = await runCleanup(deps, log, job, plan, steps, results, mainOk ? 'succeeded' : job.cancelRequestedAt ? 'cancelled' : 'failed');
   if (err) {
     log.warn({ code: err.code, err: err.message }, 'cleanup still failing');
     return { kind: 'finished', state: 'cleanup_pending' };
   }
-  const mainOk = plan.steps.every((s) => steps.get(key('main', s.name))?.state === 'succeeded');
   if (job.cancelRequestedAt && !mainOk) return finish(deps, log, job, 'cancelled', new JobError(JOB_ERROR_CODES.CANCELLED, 'cancelled by request', true));
   if (mainOk) return finish(deps, log, job, 'succeeded', null);
   const code = job.errorCode && job.errorCode !== JOB_ERROR_CODES.CLEANUP_FAILED ? job.errorCode : JOB_ERROR_CODES.STEP_FAILED;
@@ -306,6 +306,9 @@ async function retryCleanup(deps: RunnerDeps, log: Logger, job: RestoreJob): Pro
 }
 
 const key = (phase: string, name: string) => `${phase}:${name}`;
+
+/** Every main step of the plan is recorded succeeded. */
+const mainStepsSucceeded = (plan: Plan, steps: Map<string, JobStep>) => plan.steps.every((s) => steps.get(key('main', s.name))?.state === 'succeeded');
 
 async function ensureStepRows(db: Db, jobId: string, plan: Plan): Promise<Map<string, JobStep>> {
   const wanted = [

@@ -422,7 +422,7 @@ export async function snapshotNeedsRevert(db: Db, jobId: string): Promise<boolea
     db.jobStep.findFirst({ where: { jobId, phase: 'main', name: 'preflight' }, select: { result: true } }),
     db.jobStep.findFirst({ where: { jobId, phase: 'main', name: 'write_disks' }, select: { attempt: true } }),
   ]);
-  const used = checkpoints.map((c) => (c.state as { transport?: string | null } | null)?.transport).filter((t): t is string => Boolean(t));
+  const used = recordedTransports(checkpoints);
   const sanAllowed = ((preflight?.result as { vddkTransports?: string[] } | null)?.vddkTransports ?? []).includes('san');
   return needsRevert(used, sanAllowed, write?.attempt ?? 0);
 }
@@ -501,8 +501,12 @@ function pinFor(allowed: Transport[], used: string | null | undefined): Transpor
 
 /** The transport this job's writes used (recorded with the checkpoints), so reads go the same way. */
 async function pinnedTransport(ctx: StepContext): Promise<string | null> {
-  const recorded = await ctx.db.diskCheckpoint.findMany({ where: { jobId: ctx.jobId } });
-  return recorded.map((c) => (c.state as { transport?: string | null } | null)?.transport).find((t): t is string => Boolean(t)) ?? null;
+  return recordedTransports(await ctx.db.diskCheckpoint.findMany({ where: { jobId: ctx.jobId }, select: { state: true } }))[0] ?? null;
+}
+
+/** The transports the job's disk checkpoints recorded (in their order). */
+function recordedTransports(checkpoints: Array<{ state: unknown }>): string[] {
+  return checkpoints.map((c) => (c.state as { transport?: string | null } | null)?.transport).filter((t): t is string => Boolean(t));
 }
 
 /** The distinct backup blocks a copy list reads, and a digest of their SHA-256s (the restore report's checksums). */
@@ -584,6 +588,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     };
     // Bytes each running copy wrote past its last checkpoint (recorded ones count in `committed`).
     const copyFlight = new Map<WriteRange, number>();
+    const setInFlight = () => inFlight.set(key, [...copyFlight.values()].reduce((a, b) => a + b, 0));
     /** Writes extents [r.next, r.to) (or [r.next, limit)) in one copy, advancing r.next at each durable checkpoint. */
     const runRange = async (r: WriteRange, t: typeof target, opts: { withMetadata: boolean; limit?: number }) => {
       const start = r.next;
@@ -606,7 +611,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
               save();
             }
             copyFlight.set(r, pr.bytesDone - checkpointed);
-            inFlight.set(key, [...copyFlight.values()].reduce((a, b) => a + b, 0));
+            setInFlight();
             void ctx.progress(doneNow(), total).catch(() => undefined);
           },
         },
@@ -615,7 +620,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       r.next = opts.limit ?? r.to;
       copyFlight.delete(r);
       committed.set(key, bytesWritten(at, ranges));
-      inFlight.set(key, [...copyFlight.values()].reduce((a, b) => a + b, 0));
+      setInFlight();
       transport = res.transport;
       pinned = pinned ?? res.transport;
       copyMs += res.durationMs;
