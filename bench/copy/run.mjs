@@ -12,8 +12,10 @@
 //                      the cap does not pace), throttled_write_phase_mib_per_s up to the last
 //                      progress report before the flush, throttled_vs_cap_ratio = write phase / cap
 //   batched_copy_s / checkpointed_copy_s  the full copy in 256 MiB copies (each flushed) vs one copy
-//                      with a durable checkpoint every 256 MiB; flush_behind_speedup: the one copy with
-//                      flush-behind off vs on; two_streams_vs_one_speedup: two range streams vs one copy
+//                      with a durable checkpoint every 256 MiB (direct I/O, the default);
+//                      direct_io_speedup: that copy through the page cache (direct: false) vs direct;
+//                      flush_behind_speedup: the page-cache copy with flush-behind off vs on;
+//                      two_streams_vs_one_speedup: two range streams vs one copy
 //   unthrottled_with_limiter_unset_vs_baseline_ratio  the same copy with an unset (0) shared
 //                      limiter vs none (time of none / time with; best of 3 each, order alternated)
 import { execFileSync } from 'node:child_process';
@@ -180,8 +182,9 @@ try {
 
   // Checkpointing: the full copy as the worker wrote it before (one copy per
   // 256 MiB batch, each ending in an fsync) vs one copy with a durable
-  // checkpoint every 256 MiB (flush-behind on), vs the same with
-  // flush-behind off; and two range streams at once vs one copy.
+  // checkpoint every 256 MiB (direct I/O, the default), vs the same
+  // through the page cache (direct: false) with flush-behind on and off;
+  // and two range streams at once vs one copy.
   const full = extentsOf(size, 1 * MiB, (off) => off);
   const perBatch = (256 * MiB) / MiB;
   const into = async (fn) => {
@@ -199,7 +202,12 @@ try {
   const checkpointedSecs = await into((file) =>
     copy({ sources: [src], extents: full, target: { kind: 'file', path: file }, checkpoint: { everyBytes: 256 * MiB }, onProgress: (p) => p.checkpoint && checkpoints++ }),
   );
-  const noFlushBehindSecs = await into((file) => copy({ sources: [src], extents: full, target: { kind: 'file', path: file, flushBehind: 0 }, checkpoint: { everyBytes: 256 * MiB } }));
+  let bytesDirect = 0;
+  await into(async (file) => {
+    bytesDirect = (await copy({ sources: [src], extents: full.slice(0, 16), target: { kind: 'file', path: file } })).bytesDirect;
+  });
+  const bufferedSecs = await into((file) => copy({ sources: [src], extents: full, target: { kind: 'file', path: file, direct: false }, checkpoint: { everyBytes: 256 * MiB } }));
+  const noFlushBehindSecs = await into((file) => copy({ sources: [src], extents: full, target: { kind: 'file', path: file, direct: false, flushBehind: 0 }, checkpoint: { everyBytes: 256 * MiB } }));
   const half = Math.ceil(full.length / 2);
   const twoStreamsSecs = await into((file) =>
     Promise.all([full.slice(0, half), full.slice(half)].map((extents) => copy({ sources: [src], extents, target: { kind: 'file', path: file }, checkpoint: { everyBytes: 256 * MiB } }))),
@@ -208,8 +216,11 @@ try {
   line('checkpointed_copy_s', checkpointedSecs.toFixed(2));
   line('checkpointed_copy_checkpoints', checkpoints);
   line('checkpointed_vs_batched_speedup', (batchedSecs / checkpointedSecs).toFixed(3));
-  line('checkpointed_no_flush_behind_s', noFlushBehindSecs.toFixed(2));
-  line('flush_behind_speedup', (noFlushBehindSecs / checkpointedSecs).toFixed(3));
+  line('checkpointed_direct_io', bytesDirect > 0 ? 'yes' : 'no (the file system has no O_DIRECT)');
+  line('checkpointed_buffered_s', bufferedSecs.toFixed(2));
+  line('direct_io_speedup', (bufferedSecs / checkpointedSecs).toFixed(3));
+  line('buffered_no_flush_behind_s', noFlushBehindSecs.toFixed(2));
+  line('flush_behind_speedup', (noFlushBehindSecs / bufferedSecs).toFixed(3));
   line('two_streams_s', twoStreamsSecs.toFixed(2));
   line('two_streams_vs_one_speedup', (checkpointedSecs / twoStreamsSecs).toFixed(3));
 } finally {

@@ -159,6 +159,7 @@ TargetSpec ParseTarget(const Napi::Object& t) {
   s.kind = Str(t, "kind");
   s.path = Str(t, "path");
   s.fresh = t.Get("fresh").ToBoolean();
+  if (t.Get("direct").IsBoolean()) s.direct = t.Get("direct").ToBoolean();
   if (t.Get("flushBehind").IsNumber()) s.flushBehind = static_cast<uint64_t>(t.Get("flushBehind").As<Napi::Number>().Int64Value());
   s.libDir = Str(t, "libDir");
   s.server = Str(t, "server");
@@ -257,6 +258,7 @@ class CopyTask : public Task {
     o.Set("bytesSkipped", static_cast<double>(r.bytesSkipped));
     o.Set("extentsWritten", static_cast<double>(r.extentsWritten));
     o.Set("bytesVerified", static_cast<double>(r.bytesVerified));
+    o.Set("bytesDirect", static_cast<double>(r.bytesDirect));
     o.Set("transport", r.transport);
     o.Set("durationMs", r.durationMs);
     o.Set("warnings", Strings(env, r.warnings));

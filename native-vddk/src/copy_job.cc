@@ -120,6 +120,7 @@ void CopyJob::Run() {
   sink->Close(closeErr);
   if (!error_ && closeErr) error_ = closeErr;
   result_.transport = sink->Transport();
+  result_.bytesDirect = sink->BytesDirect();
   result_.warnings = sink->TakeWarnings();
   result_.durationMs = static_cast<double>(NowNs() - startNs_) / 1e6;
   if (!error_) MaybeProgress(true);
@@ -148,30 +149,51 @@ void CopyJob::WriterLoop(Sink& sink) {
       if (!ok) return;
       result_.bytesVerified += c.len;
       bytesDone_ += c.len;
-      if (c.lastOfExtent) result_.extentsWritten++;
+      result_.extentsWritten += c.ended;
       MaybeProgress(false);
       continue;
     }
-    if (zeroSkip && AllZero(data, c.len)) {
-      result_.bytesSkipped += c.len;
-    } else {
-      if (!spec_->limiters.empty() && !Throttle(c.len)) {
-        ReleaseFree(c.buf);
-        return;
-      }
-      if (!sink.Write(c.targetOffset, data, c.len, error_)) {
-        error_.message = "extent " + std::to_string(c.extent) + ": " + error_.message;
-        ReleaseFree(c.buf);
-        return;
-      }
-      result_.bytesWritten += c.len;
-    }
+    const bool ok = WriteChunk(sink, c, data, zeroSkip);
     ReleaseFree(c.buf);
+    if (!ok) return;
     bytesDone_ += c.len;
-    if (c.lastOfExtent) result_.extentsWritten++;
-    if (!MaybeCheckpoint(sink, c.extent, c.len, c.lastOfExtent)) return;
+    result_.extentsWritten += c.ended;
+    if (!MaybeCheckpoint(sink, c)) return;
     MaybeProgress(false);
   }
+}
+
+std::string CopyJob::ExtentsOf(const Chunk& c) const {
+  return c.firstExtent == c.extent ? "extent " + std::to_string(c.extent)
+                                   : "extents " + std::to_string(c.firstExtent) + ".." + std::to_string(c.extent);
+}
+
+// Writes a chunk; on a fresh file target only its runs that are not all
+// zeros (in 64 KiB granules): the target reads as zeros already, and a thin
+// disk stays unallocated there.
+bool CopyJob::WriteChunk(Sink& sink, const Chunk& c, const uint8_t* data, bool zeroSkip) {
+  constexpr size_t kGranule = 64 * 1024;
+  size_t at = 0;
+  while (at < c.len) {
+    size_t end = c.len;
+    if (zeroSkip) {
+      size_t z = at;  // skip zero granules, then take the run up to the next zero granule
+      while (z < c.len && AllZero(data + z, std::min(kGranule, c.len - z))) z += std::min(kGranule, c.len - z);
+      result_.bytesSkipped += z - at;
+      at = z;
+      if (at >= c.len) break;
+      end = at + std::min(kGranule, c.len - at);
+      while (end < c.len && !AllZero(data + end, std::min(kGranule, c.len - end))) end += std::min(kGranule, c.len - end);
+    }
+    if (!spec_->limiters.empty() && !Throttle(end - at)) return false;
+    if (!sink.Write(c.targetOffset + at, data + at, end - at, error_)) {
+      error_.message = ExtentsOf(c) + ": " + error_.message;
+      return false;
+    }
+    result_.bytesWritten += end - at;
+    at = end;
+  }
+  return true;
 }
 
 // A durable checkpoint once enough whole extents are written: the sink is
@@ -179,18 +201,24 @@ void CopyJob::WriterLoop(Sink& sink) {
 // record that a resumed copy starts at the next extent. Chunks arrive in
 // extent order, so "extent i is done" means every extent before it is too.
 // The last extent is not a checkpoint: the copy's own end is.
-bool CopyJob::MaybeCheckpoint(Sink& sink, uint32_t extent, size_t len, bool lastOfExtent) {
-  cpBytes_ += len;
-  if (!lastOfExtent) return true;
-  cpExtents_++;
-  const uint64_t done = static_cast<uint64_t>(extent) + 1;
+bool CopyJob::MaybeCheckpoint(Sink& sink, const Chunk& c) {
+  cpBytes_ += c.len;
+  if (c.ended == 0) return true;
+  cpExtents_ += c.ended;
+  const uint64_t done = static_cast<uint64_t>(c.extent) + (c.lastOfExtent ? 1 : 0);  // the first extent not whole yet
   const bool due = (spec_->checkpointExtents > 0 && cpExtents_ >= spec_->checkpointExtents) ||
                    (spec_->checkpointBytes > 0 && cpBytes_ >= spec_->checkpointBytes);
   if (!due || done >= spec_->extents.size()) return true;
   if (!sink.Flush(error_)) return false;
-  cpBytesDone_ += cpBytes_;
+  // Bytes of the whole extents only: a chunk may end inside the next one.
+  uint64_t partial = 0;
+  if (!c.lastOfExtent) {
+    const auto& e = spec_->extents[c.extent];
+    partial = c.targetOffset + c.len - e.targetOffset;
+  }
+  cpBytesDone_ += cpBytes_ - partial;
+  cpBytes_ = partial;
   cpExtents_ = 0;
-  cpBytes_ = 0;
   MaybeProgress(true, static_cast<int64_t>(done));
   return true;
 }
@@ -200,21 +228,23 @@ bool CopyJob::MaybeCheckpoint(Sink& sink, uint32_t extent, size_t len, bool last
 bool CopyJob::VerifyChunk(Sink& sink, const Chunk& c, const uint8_t* want) {
   uint8_t* got = scratch_.get();
   if (!sink.Read(c.targetOffset, got, c.len, error_)) {
-    error_.message = "extent " + std::to_string(c.extent) + ": " + error_.message;
+    error_.message = ExtentsOf(c) + ": " + error_.message;
     return false;
   }
   if (std::memcmp(got, want, c.len) == 0) return true;
   size_t at = 0;
   while (at < c.len && got[at] == want[at]) at++;
-  const auto& e = spec_->extents[c.extent];
   uint64_t diskOff = c.targetOffset + at;
+  uint32_t ei = c.firstExtent;  // packed extents follow each other on the target
+  while (ei < c.extent && spec_->extents[ei].targetOffset + spec_->extents[ei].length <= diskOff) ei++;
+  const auto& e = spec_->extents[ei];
   uint64_t srcOff = e.sourceOffset + (diskOff - e.targetOffset);
   std::string block = e.hasCheck ? "; its backup block is bytes " + std::to_string(e.checkOffset) + ".." +
                                        std::to_string(e.checkOffset + e.checkLength) + " of " +
                                        spec_->sources[e.source] + " (sha256 " + Hex(e.sha256, 32) + ")"
                                  : "; source " + spec_->sources[e.source] + " at byte " + std::to_string(srcOff);
   error_.Set("VERIFY_MISMATCH", "the disk differs from the backup at byte " + std::to_string(diskOff) +
-                                    " (extent " + std::to_string(c.extent) + ", disk bytes " +
+                                    " (extent " + std::to_string(ei) + ", disk bytes " +
                                     std::to_string(e.targetOffset) + ".." + std::to_string(e.targetOffset + e.length) +
                                     ")" + block);
   return false;
@@ -336,6 +366,19 @@ bool CopyJob::CheckDigest(uint32_t index, const uint8_t got[32], JobError& err) 
 
 void CopyJob::ReaderMain() {
   JobError err;
+  // The buffer being filled; handed to the writer when full, when the next
+  // bytes do not follow it on the target, or at the end.
+  Chunk cur{};
+  bool open = false;
+  auto hand = [&] {
+    if (!open) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      full_.push_back(cur);
+    }
+    cv_.notify_all();
+    open = false;
+  };
   for (uint32_t i = 0; i < spec_->extents.size() && !err && !Stopping(); i++) {
     const auto& e = spec_->extents[i];
     int fd = fds_[e.source];
@@ -346,38 +389,55 @@ void CopyJob::ReaderMain() {
     const bool inlineCheck = e.hasCheck && e.checkOffset == e.sourceOffset && e.checkLength == e.length && e.length <= spec_->bufferBytes &&
                              !verified_.count({e.source, e.checkOffset, e.checkLength});
     if (e.hasCheck && !inlineCheck && verified_.insert({e.source, e.checkOffset, e.checkLength}).second) {
+      if (spec_->bufferCount < 2) hand();  // the check needs a buffer of its own
       size_t buf;
       if (!AcquireFree(buf)) break;
       bool ok = VerifyCheck(i, fd, buf, err);
       ReleaseFree(buf);
       if (!ok) break;
     }
-    for (uint64_t off = 0; off < e.length; off += spec_->bufferBytes) {
-      size_t buf;
-      if (!AcquireFree(buf)) break;
-      size_t len = static_cast<size_t>(std::min<uint64_t>(spec_->bufferBytes, e.length - off));
-      if (!ReadFully(fd, e.sourceOffset + off, bufs_[buf].get(), len, i, err)) {
-        ReleaseFree(buf);
+    if (inlineCheck && open && spec_->bufferBytes - cur.len < e.length) hand();  // the block whole in one buffer
+    bool failed = false;
+    for (uint64_t off = 0; off < e.length;) {
+      if (open && (cur.len == spec_->bufferBytes || cur.targetOffset + cur.len != e.targetOffset + off)) hand();
+      if (!open) {
+        size_t buf;
+        if (!AcquireFree(buf)) {
+          failed = true;
+          break;
+        }
+        cur = Chunk{buf, e.targetOffset + off, 0, i, i, 0, false};
+        open = true;
+      }
+      uint8_t* dst = bufs_[cur.buf].get() + cur.len;
+      size_t len = static_cast<size_t>(std::min<uint64_t>(spec_->bufferBytes - cur.len, e.length - off));
+      if (!ReadFully(fd, e.sourceOffset + off, dst, len, i, err)) {
+        failed = true;
         break;
       }
       if (inlineCheck) {
         Sha256 h;
-        h.Update(bufs_[buf].get(), len);
+        h.Update(dst, len);
         uint8_t got[32];
         h.Final(got);
         if (!CheckDigest(i, got, err)) {
-          ReleaseFree(buf);
+          failed = true;
           break;
         }
         verified_.insert({e.source, e.checkOffset, e.checkLength});
       }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        full_.push_back(Chunk{buf, e.targetOffset + off, len, i, off + len >= e.length});
-      }
-      cv_.notify_all();
+      cur.len += len;
+      off += len;
+      cur.extent = i;
+      cur.lastOfExtent = off >= e.length;
+      if (cur.lastOfExtent) cur.ended++;
     }
+    if (failed) break;
   }
+  // The last buffer; after a failure too, as far as it holds whole extents
+  // (those before the failing one are written, as if they were not packed).
+  if (open && !Stopping() && cur.len > 0 && cur.lastOfExtent) hand();
+  if (open) ReleaseFree(cur.buf);  // not handed: a stop, or no whole extent in it
   {
     std::lock_guard<std::mutex> lock(mu_);
     readerDone_ = true;

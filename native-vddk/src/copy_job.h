@@ -35,11 +35,18 @@ class CopyJob {
   const CopyResult& result() const { return result_; }
 
  private:
+  // Bytes for [targetOffset, targetOffset+len) of the target, in one buffer:
+  // a piece of one extent, or several extents that follow each other on the
+  // target (packed, so a disk of 1 MiB blocks is written in bufferBytes
+  // requests). Extents firstExtent..extent are in it; `ended` of them end in
+  // it, the last one (`extent`) too when lastOfExtent.
   struct Chunk {
     size_t buf;
     uint64_t targetOffset;
     size_t len;
+    uint32_t firstExtent;
     uint32_t extent;
+    uint32_t ended;
     bool lastOfExtent;
   };
   struct FreeDeleter {
@@ -59,7 +66,9 @@ class CopyJob {
   bool VerifyMetadata(Sink& sink);
   void MaybeProgress(bool force, int64_t checkpointExtents = -1);
   bool Throttle(size_t len);
-  bool MaybeCheckpoint(Sink& sink, uint32_t extent, size_t len, bool lastOfExtent);
+  bool MaybeCheckpoint(Sink& sink, const Chunk& c);
+  bool WriteChunk(Sink& sink, const Chunk& c, const uint8_t* data, bool zeroSkip);
+  std::string ExtentsOf(const Chunk& c) const;
 
   std::unique_ptr<CopySpec> spec_;
   ProgressFn progress_;

@@ -32,6 +32,8 @@ class Sink {
   virtual bool Close(JobError& err) = 0;
   // Messages the library produced (VDDK log/warn/panic), drained.
   virtual std::vector<std::string> TakeWarnings() { return {}; }
+  // Bytes written or read with direct I/O (file target), so far.
+  virtual uint64_t BytesDirect() const { return 0; }
 };
 
 std::unique_ptr<Sink> MakeFileSink(const TargetSpec& t, bool forWrite);

@@ -47,6 +47,7 @@ struct TargetSpec {
   std::string path;
   bool fresh = false;
   uint64_t flushBehind = 64ull << 20;  // bytes of writeback in flight before the oldest is waited for; 0 = off
+  bool direct = true;                   // O_DIRECT for aligned writes and read-backs where the file system allows it
   // vddk
   std::string libDir, server, thumbprint, username, password, cookie, vmMoref, snapshotMoref, diskPath, configFile;
   bool hasPassword = false, hasCookie = false, hasSnapshot = false, hasConfigFile = false;
@@ -80,6 +81,7 @@ struct CopyResult {
   uint64_t bytesSkipped = 0;
   uint64_t extentsWritten = 0;
   uint64_t bytesVerified = 0;
+  uint64_t bytesDirect = 0;  // file target: bytes written or read back with O_DIRECT (the page cache bypassed)
   std::string transport;
   double durationMs = 0;
   std::vector<std::string> warnings;

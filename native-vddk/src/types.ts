@@ -26,6 +26,17 @@ export interface FileTarget {
    * short. Off, the page cache holds the writes until its dirty limit.
    */
   flushBehind?: number;
+  /**
+   * Direct I/O (default true): writes and read-backs whose offset, length
+   * and buffer meet the file's O_DIRECT alignment (statx STATX_DIOALIGN;
+   * every whole-block extent does) bypass the page cache. The disk is
+   * written at device speed instead of through the dirty-page limit, a
+   * restore does not evict the host's cache, and a verify reads what the
+   * storage holds, not a cached copy. Where the file system has no direct
+   * I/O (tmpfs) or refuses a request, the page cache is used, with
+   * flush-behind; `CopyResult.bytesDirect` says how much went direct.
+   */
+  direct?: boolean;
 }
 
 /** A disk of a VM reached through VMware's VixDiskLib. */
@@ -116,6 +127,8 @@ export interface CopyResult {
   extentsWritten: number;
   /** verify: bytes read back and found equal (bytesWritten is then 0). */
   bytesVerified: number;
+  /** File target: bytes written (or read back, in verify) with direct I/O; the rest went through the page cache. */
+  bytesDirect: number;
   /** Transport actually used: 'file' for file targets, VixDiskLib_GetTransportMode otherwise. */
   transport: string;
   durationMs: number;

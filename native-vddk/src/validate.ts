@@ -92,6 +92,10 @@ export function checkTarget(fn: string, t: unknown): Record<string, unknown> {
     const path = nonEmptyString(fn, 'target.path', t.path);
     if (t.fresh !== undefined && typeof t.fresh !== 'boolean') fail(fn, 'target.fresh', 'a boolean', t.fresh);
     const out: Record<string, unknown> = { kind: 'file', path, fresh: t.fresh === true };
+    if (t.direct !== undefined) {
+      if (typeof t.direct !== 'boolean') fail(fn, 'target.direct', 'a boolean', t.direct);
+      out.direct = t.direct;
+    }
     if (t.flushBehind !== undefined) {
       if (typeof t.flushBehind !== 'number' || !Number.isSafeInteger(t.flushBehind) || t.flushBehind < 0) fail(fn, 'target.flushBehind', 'a whole number of bytes >= 0', t.flushBehind);
       out.flushBehind = t.flushBehind;

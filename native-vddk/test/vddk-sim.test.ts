@@ -179,4 +179,34 @@ describe('vddk target through the simulator', () => {
     const calls = fs.readFileSync(log, 'utf8').split('\n').map((l) => (/^VixDiskLib_(Write|Flush) /.exec(l)?.[1] ?? /VixDiskLib_(Write|Flush) tid/.exec(l)?.[1])).filter(Boolean);
     expect(calls.join(',')).toBe('Write,Write,Flush,Write,Write,Flush,Write,Write,Flush');
   });
+
+  it('packs extents that follow each other on the disk into one VixDiskLib_Write of up to bufferBytes, checkpointing whole extents', async () => {
+    const desc = makeDisk(vmDir, 'vm1', 4 * MiB);
+    // 16 extents of 64 KiB back to back on the disk (from scattered source offsets), a gap, then 2 more.
+    const KiB = 1024;
+    const run = Array.from({ length: 16 }, (_, i) => ({ source: 0, sourceOffset: ((i * 7) % 16) * 64 * KiB, targetOffset: i * 64 * KiB, length: 64 * KiB }));
+    const tail = [0, 1].map((i) => ({ source: 0, sourceOffset: MiB + i * 512 * KiB, targetOffset: 2 * MiB + i * 64 * KiB, length: 64 * KiB }));
+    const all = [...run, ...tail];
+    const checkpoints: Array<{ extentsDone: number; bytesDone: number }> = [];
+    const r = await copy({
+      sources: [path.join(dir, 'src.bin')],
+      extents: all,
+      target: target('[LocalDS_0] vm1/vm1.vmdk', ['nbd']),
+      bufferBytes: 256 * KiB,
+      checkpoint: { everyExtents: 6 },
+      onProgress: (p) => p.checkpoint && checkpoints.push({ extentsDone: p.checkpoint.extentsDone, bytesDone: p.checkpoint.bytesDone }),
+    });
+    const img = Buffer.alloc(4 * MiB);
+    for (const e of all) src.copy(img, e.targetOffset, e.sourceOffset, e.sourceOffset + e.length);
+    expect(fs.readFileSync(flatOf(desc)).equals(img)).toBe(true);
+    expect([r.extentsWritten, r.bytesWritten]).toEqual([18, 18 * 64 * KiB]);
+    const writes = fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('VixDiskLib_Write tid=')).map((l) => /start=(\d+) n=(\d+)/.exec(l)!.slice(1).map(Number));
+    // 256 KiB = 512 sectors: the run in 4 writes, the 2 extents after the gap in 1.
+    expect(writes).toEqual([[0, 512], [512, 512], [1024, 512], [1536, 512], [4096, 256]]);
+    // Checkpoints fall on buffer ends (4 whole extents each), once 6 or more extents are in.
+    expect(checkpoints).toEqual([
+      { extentsDone: 8, bytesDone: 8 * 64 * KiB },
+      { extentsDone: 16, bytesDone: 16 * 64 * KiB },
+    ]);
+  });
 });
