@@ -101,10 +101,19 @@ void CopyJob::Run() {
     }
     if (!error_) {
       std::thread reader([this] { ReaderMain(); });
+      const bool asyncCheckpoints = !verify && sink->ConcurrentFlush() && (spec_->checkpointExtents > 0 || spec_->checkpointBytes > 0);
+      if (asyncCheckpoints) {
+        Sink* s = sink.get();
+        flusher_ = std::thread([this, s] { FlusherMain(*s); });
+      }
       WriterLoop(*sink);
       stop_ = true;
       cv_.notify_all();
       reader.join();
+      if (asyncCheckpoints) {
+        StopFlusher();
+        if (!error_ && !cancelled_) TakeFlushed();  // a checkpoint flushed after the last chunk
+      }
       if (!error_ && cancelled_) error_.Set("CANCELLED", "copy cancelled");
       if (!error_ && readerError_) error_ = readerError_;
     }
@@ -155,7 +164,7 @@ void CopyJob::WriterLoop(Sink& sink) {
     }
     const bool ok = WriteChunk(sink, c, data, zeroSkip);
     ReleaseFree(c.buf);
-    if (!ok) return;
+    if (!ok || !TakeFlushed()) return;
     bytesDone_ += c.len;
     result_.extentsWritten += c.ended;
     if (!MaybeCheckpoint(sink, c)) return;
@@ -209,7 +218,13 @@ bool CopyJob::MaybeCheckpoint(Sink& sink, const Chunk& c) {
   const bool due = (spec_->checkpointExtents > 0 && cpExtents_ >= spec_->checkpointExtents) ||
                    (spec_->checkpointBytes > 0 && cpBytes_ >= spec_->checkpointBytes);
   if (!due || done >= spec_->extents.size()) return true;
-  if (!sink.Flush(error_)) return false;
+  const bool async = flusher_.joinable();
+  if (async) {
+    std::lock_guard<std::mutex> lock(fmu_);
+    if (flushBusy_) return true;  // still due: taken at the first extent end after the running flush
+  } else if (!sink.Flush(error_)) {
+    return false;
+  }
   // Bytes of the whole extents only: a chunk may end inside the next one.
   uint64_t partial = 0;
   if (!c.lastOfExtent) {
@@ -219,7 +234,68 @@ bool CopyJob::MaybeCheckpoint(Sink& sink, const Chunk& c) {
   cpBytesDone_ += cpBytes_ - partial;
   cpBytes_ = partial;
   cpExtents_ = 0;
-  MaybeProgress(true, static_cast<int64_t>(done));
+  if (!async) {
+    MaybeProgress(true, static_cast<int64_t>(done), cpBytesDone_);
+    return true;
+  }
+  {
+    std::lock_guard<std::mutex> lock(fmu_);
+    flushWant_ = Checkpoint{done, cpBytesDone_};
+    flushWanted_ = flushBusy_ = true;
+  }
+  fcv_.notify_all();
+  return true;
+}
+
+// The flusher thread: flushes the sink for each checkpoint handed to it
+// (every write of the checkpoint's extents returned before the hand-over,
+// so the fsync covers them) and leaves it for the writer to report.
+void CopyJob::FlusherMain(Sink& sink) {
+  std::unique_lock<std::mutex> lock(fmu_);
+  for (;;) {
+    fcv_.wait(lock, [&] { return flusherQuit_ || flushWanted_; });
+    if (!flushWanted_) return;  // asked to quit, nothing pending
+    Checkpoint cp = flushWant_;
+    flushWanted_ = false;
+    lock.unlock();
+    JobError err;
+    const bool ok = sink.Flush(err);
+    lock.lock();
+    flushBusy_ = false;
+    if (!ok) {
+      flushErr_ = err;
+      return;
+    }
+    flushed_ = cp;
+    flushedReady_ = true;
+  }
+}
+
+void CopyJob::StopFlusher() {
+  {
+    std::lock_guard<std::mutex> lock(fmu_);
+    flusherQuit_ = true;
+  }
+  fcv_.notify_all();
+  flusher_.join();
+}
+
+// Writer thread: reports a checkpoint the flusher has flushed; false (the
+// error set) if a flush failed.
+bool CopyJob::TakeFlushed() {
+  if (!flusher_.joinable() && !flushedReady_ && !flushErr_) return true;
+  Checkpoint cp;
+  {
+    std::lock_guard<std::mutex> lock(fmu_);
+    if (flushErr_) {
+      error_.Set(flushErr_.code, flushErr_.message);
+      return false;
+    }
+    if (!flushedReady_) return true;
+    flushedReady_ = false;
+    cp = flushed_;
+  }
+  MaybeProgress(true, static_cast<int64_t>(cp.extents), cp.bytes);
   return true;
 }
 
@@ -266,7 +342,7 @@ bool CopyJob::VerifyMetadata(Sink& sink) {
   return true;
 }
 
-void CopyJob::MaybeProgress(bool force, int64_t checkpointExtents) {
+void CopyJob::MaybeProgress(bool force, int64_t checkpointExtents, uint64_t checkpointBytes) {
   if (!progress_) return;
   uint64_t now = NowNs();
   if (!force && now - lastProgressNs_ < uint64_t(spec_->progressIntervalMs) * 1000000) return;
@@ -279,7 +355,7 @@ void CopyJob::MaybeProgress(bool force, int64_t checkpointExtents) {
   p.rateBytesPerSec = secs > 0 ? bytesDone_ / secs : 0;
   if (checkpointExtents >= 0) {
     p.checkpointExtents = checkpointExtents;
-    p.checkpointBytes = cpBytesDone_;
+    p.checkpointBytes = checkpointBytes;
     p.transport = transport_;
   }
   progress_(p);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "sink.h"
@@ -64,7 +65,10 @@ class CopyJob {
   bool CheckCapacity(const Sink& sink);
   bool VerifyChunk(Sink& sink, const Chunk& c, const uint8_t* want);
   bool VerifyMetadata(Sink& sink);
-  void MaybeProgress(bool force, int64_t checkpointExtents = -1);
+  void MaybeProgress(bool force, int64_t checkpointExtents = -1, uint64_t checkpointBytes = 0);
+  void FlusherMain(Sink& sink);
+  void StopFlusher();
+  bool TakeFlushed();
   bool Throttle(size_t len);
   bool MaybeCheckpoint(Sink& sink, const Chunk& c);
   bool WriteChunk(Sink& sink, const Chunk& c, const uint8_t* data, bool zeroSkip);
@@ -93,6 +97,18 @@ class CopyJob {
   uint64_t startNs_ = 0, lastProgressNs_ = 0;
   // Durable checkpoints (writer thread): extents and bytes since the last one.
   uint64_t cpExtents_ = 0, cpBytes_ = 0, cpBytesDone_ = 0;
+  // Checkpoints flushed on a thread of their own (sinks with
+  // ConcurrentFlush): the writer keeps writing while the fsync runs, hands
+  // a checkpoint over when the flusher is free, and reports it once flushed.
+  struct Checkpoint {
+    uint64_t extents = 0, bytes = 0;
+  };
+  std::thread flusher_;
+  std::mutex fmu_;
+  std::condition_variable fcv_;
+  bool flushWanted_ = false, flushBusy_ = false, flusherQuit_ = false, flushedReady_ = false;
+  Checkpoint flushWant_, flushed_;
+  JobError flushErr_;
   std::string transport_;
 };
 

@@ -141,6 +141,8 @@ class FileSink : public Sink {
     return true;
   }
 
+  bool ConcurrentFlush() const override { return true; }
+
   bool Close(JobError& err) override {
     if (dfd_ >= 0) ::close(dfd_);  // nothing buffered on it: fd_'s close reports the inode's errors
     dfd_ = -1;

@@ -28,6 +28,9 @@ class Sink {
   // Reads back what is on the disk (verification); same alignment as Write.
   virtual bool Read(uint64_t offset, uint8_t* data, size_t len, JobError& err) = 0;
   virtual bool Flush(JobError& err) = 0;
+  // Whether Flush may run on another thread while Write runs (a file's
+  // fsync may; VixDiskLib wants every call of a disk on one thread).
+  virtual bool ConcurrentFlush() const { return false; }
   // Releases everything Open acquired; safe to call twice.
   virtual bool Close(JobError& err) = 0;
   // Messages the library produced (VDDK log/warn/panic), drained.

@@ -44,6 +44,15 @@ async function main() {
     assert.ok(progress > 0);
     assert.ok(fs.readFileSync(path.join(dir, 'vm-flat.vmdk')).equals(src));
 
+    // Packed 64 KiB extents, checkpoints flushed on the flusher thread, a verify read back.
+    const packed = Array.from({ length: 128 }, (_, i) => ({ source: 0, sourceOffset: ((i * 37) % 128) * 64 * 1024, targetOffset: i * 64 * 1024, length: 64 * 1024 }));
+    let checkpoints = 0;
+    const pr = await copy({ sources: [srcPath], extents: packed, target: { kind: 'file', path: desc }, bufferBytes: 256 * 1024,
+      checkpoint: { everyExtents: 8 }, onProgress: (p) => p.checkpoint && checkpoints++ });
+    assert.equal(pr.extentsWritten, 128);
+    assert.ok(checkpoints > 0);
+    assert.equal((await copy({ sources: [srcPath], extents: packed, target: { kind: 'file', path: desc }, verify: true })).bytesVerified, 8 * MiB);
+
     await assert.rejects(copy({
       sources: [srcPath],
       extents: [{ source: 0, sourceOffset: 0, targetOffset: 0, length: 1024, check: { offset: 0, length: 1024, sha256: '00'.repeat(32) } }],
