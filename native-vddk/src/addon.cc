@@ -160,6 +160,7 @@ TargetSpec ParseTarget(const Napi::Object& t) {
   s.path = Str(t, "path");
   s.fresh = t.Get("fresh").ToBoolean();
   if (t.Get("direct").IsBoolean()) s.direct = t.Get("direct").ToBoolean();
+  if (t.Get("queueDepth").IsNumber()) s.queueDepth = t.Get("queueDepth").As<Napi::Number>().Uint32Value();
   if (t.Get("flushBehind").IsNumber()) s.flushBehind = static_cast<uint64_t>(t.Get("flushBehind").As<Napi::Number>().Int64Value());
   s.libDir = Str(t, "libDir");
   s.server = Str(t, "server");

@@ -137,6 +137,8 @@ void CopyJob::Run() {
 
 void CopyJob::WriterLoop(Sink& sink) {
   const bool zeroSkip = spec_->target.kind == "file" && spec_->target.fresh;
+  const bool gather = sink.GathersWrites() && spec_->target.queueDepth > 1;
+  const size_t depth = spec_->target.queueDepth;
   for (;;) {
     Chunk c;
     {
@@ -162,47 +164,95 @@ void CopyJob::WriterLoop(Sink& sink) {
       MaybeProgress(false);
       continue;
     }
-    const bool ok = WriteChunk(sink, c, data, zeroSkip);
-    ReleaseFree(c.buf);
+    // Chunks already read that follow this one on the target join it in one
+    // request (up to queueDepth of them) where the sink gathers writes.
+    std::vector<Chunk> batch{c};
+    if (gather) {
+      std::lock_guard<std::mutex> lock(mu_);
+      while (!full_.empty() && batch.size() < depth && full_.front().targetOffset == batch.back().targetOffset + batch.back().len) {
+        batch.push_back(full_.front());
+        full_.pop_front();
+      }
+    }
+    const bool ok = WriteBatch(sink, batch, zeroSkip);
+    for (const auto& b : batch) ReleaseFree(b.buf);
     if (!ok || !TakeFlushed()) return;
-    bytesDone_ += c.len;
-    result_.extentsWritten += c.ended;
-    if (!MaybeCheckpoint(sink, c)) return;
+    for (const auto& b : batch) {
+      bytesDone_ += b.len;
+      result_.extentsWritten += b.ended;
+      if (!MaybeCheckpoint(sink, b)) return;
+    }
     MaybeProgress(false);
   }
 }
 
-std::string CopyJob::ExtentsOf(const Chunk& c) const {
-  return c.firstExtent == c.extent ? "extent " + std::to_string(c.extent)
-                                   : "extents " + std::to_string(c.firstExtent) + ".." + std::to_string(c.extent);
+std::string CopyJob::ExtentsOf(const Chunk& first, const Chunk& last) const {
+  return first.firstExtent == last.extent ? "extent " + std::to_string(last.extent)
+                                          : "extents " + std::to_string(first.firstExtent) + ".." + std::to_string(last.extent);
 }
 
-// Writes a chunk; on a fresh file target only its runs that are not all
-// zeros (in 64 KiB granules): the target reads as zeros already, and a thin
-// disk stays unallocated there.
-bool CopyJob::WriteChunk(Sink& sink, const Chunk& c, const uint8_t* data, bool zeroSkip) {
+// The runs of a chunk to write: all of it, or on a fresh file target its
+// parts that are not all zeros (in 64 KiB granules): the target reads as
+// zeros already, and a thin disk stays unallocated there.
+CopyJob::Runs CopyJob::RunsOf(const Chunk& c, const uint8_t* data, bool zeroSkip) {
+  if (!zeroSkip) return {{0, c.len}};
   constexpr size_t kGranule = 64 * 1024;
+  auto zero = [&](size_t at) { return AllZero(data + at, std::min(kGranule, c.len - at)); };
+  auto next = [&](size_t at) { return at + std::min(kGranule, c.len - at); };
+  Runs runs;
   size_t at = 0;
   while (at < c.len) {
-    size_t end = c.len;
-    if (zeroSkip) {
-      size_t z = at;  // skip zero granules, then take the run up to the next zero granule
-      while (z < c.len && AllZero(data + z, std::min(kGranule, c.len - z))) z += std::min(kGranule, c.len - z);
-      result_.bytesSkipped += z - at;
-      at = z;
-      if (at >= c.len) break;
-      end = at + std::min(kGranule, c.len - at);
-      while (end < c.len && !AllZero(data + end, std::min(kGranule, c.len - end))) end += std::min(kGranule, c.len - end);
-    }
-    if (!spec_->limiters.empty() && !Throttle(end - at)) return false;
-    if (!sink.Write(c.targetOffset + at, data + at, end - at, error_)) {
-      error_.message = ExtentsOf(c) + ": " + error_.message;
-      return false;
-    }
-    result_.bytesWritten += end - at;
+    size_t z = at;
+    while (z < c.len && zero(z)) z = next(z);
+    result_.bytesSkipped += z - at;
+    if (z >= c.len) break;
+    size_t end = next(z);
+    while (end < c.len && !zero(end)) end = next(end);
+    runs.emplace_back(z, end - z);
     at = end;
   }
-  return true;
+  return runs;
+}
+
+// Writes chunks that follow each other on the target: each run that is not
+// skipped, runs that touch joined into one WriteGathered.
+bool CopyJob::WriteBatch(Sink& sink, const std::vector<Chunk>& batch, bool zeroSkip) {
+  Sink::Pieces pieces;
+  uint64_t start = 0, end = 0;  // of the pieces
+  // Caps are passed chunk by chunk, before any write of the batch: grants
+  // stay the size they were without gathering (a grant is never waited for
+  // after it, so larger ones would let a capped copy end early).
+  std::vector<Runs> runs;
+  for (const auto& c : batch) {
+    runs.push_back(RunsOf(c, bufs_[c.buf].get(), zeroSkip));
+    uint64_t len = 0;
+    for (const auto& r : runs.back()) len += r.second;
+    if (len > 0 && !spec_->limiters.empty() && !Throttle(len)) return false;
+  }
+  auto write = [&]() {
+    if (pieces.empty()) return true;
+    const bool ok = pieces.size() == 1 ? sink.Write(start, pieces[0].first, pieces[0].second, error_)
+                                       : sink.WriteGathered(start, pieces, error_);
+    if (!ok) {
+      error_.message = ExtentsOf(batch.front(), batch.back()) + ": " + error_.message;
+      return false;
+    }
+    result_.bytesWritten += end - start;
+    pieces.clear();
+    return true;
+  };
+  for (size_t i = 0; i < batch.size(); i++) {
+    const Chunk& c = batch[i];
+    const uint8_t* data = bufs_[c.buf].get();
+    for (const auto& r : runs[i]) {
+      const uint64_t at = c.targetOffset + r.first;
+      if (!pieces.empty() && at != end && !write()) return false;
+      if (pieces.empty()) start = end = at;
+      pieces.emplace_back(data + r.first, r.second);
+      end += r.second;
+    }
+  }
+  return write();
 }
 
 // A durable checkpoint once enough whole extents are written: the sink is
@@ -304,7 +354,7 @@ bool CopyJob::TakeFlushed() {
 bool CopyJob::VerifyChunk(Sink& sink, const Chunk& c, const uint8_t* want) {
   uint8_t* got = scratch_.get();
   if (!sink.Read(c.targetOffset, got, c.len, error_)) {
-    error_.message = ExtentsOf(c) + ": " + error_.message;
+    error_.message = ExtentsOf(c, c) + ": " + error_.message;
     return false;
   }
   if (std::memcmp(got, want, c.len) == 0) return true;

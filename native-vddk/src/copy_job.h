@@ -15,6 +15,8 @@
 #include <set>
 #include <thread>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "sink.h"
 #include "spec.h"
@@ -71,8 +73,10 @@ class CopyJob {
   bool TakeFlushed();
   bool Throttle(size_t len);
   bool MaybeCheckpoint(Sink& sink, const Chunk& c);
-  bool WriteChunk(Sink& sink, const Chunk& c, const uint8_t* data, bool zeroSkip);
-  std::string ExtentsOf(const Chunk& c) const;
+  using Runs = std::vector<std::pair<size_t, size_t>>;  // (offset in the chunk, length)
+  Runs RunsOf(const Chunk& c, const uint8_t* data, bool zeroSkip);
+  bool WriteBatch(Sink& sink, const std::vector<Chunk>& batch, bool zeroSkip);
+  std::string ExtentsOf(const Chunk& first, const Chunk& last) const;
 
   std::unique_ptr<CopySpec> spec_;
   ProgressFn progress_;

@@ -31,6 +31,18 @@ class Sink {
   // Whether Flush may run on another thread while Write runs (a file's
   // fsync may; VixDiskLib wants every call of a disk on one thread).
   virtual bool ConcurrentFlush() const { return false; }
+  // Pieces that follow each other on the disk from `offset` on, written as
+  // one request where the sink can (a file: one pwritev, which the kernel
+  // turns into requests the device handles at once), else one Write each.
+  using Pieces = std::vector<std::pair<const uint8_t*, size_t>>;
+  virtual bool WriteGathered(uint64_t offset, const Pieces& pieces, JobError& err) {
+    for (const auto& p : pieces) {
+      if (!Write(offset, p.first, p.second, err)) return false;
+      offset += p.second;
+    }
+    return true;
+  }
+  virtual bool GathersWrites() const { return false; }
   // Releases everything Open acquired; safe to call twice.
   virtual bool Close(JobError& err) = 0;
   // Messages the library produced (VDDK log/warn/panic), drained.

@@ -48,6 +48,7 @@ struct TargetSpec {
   bool fresh = false;
   uint64_t flushBehind = 64ull << 20;  // bytes of writeback in flight before the oldest is waited for; 0 = off
   bool direct = true;                   // O_DIRECT for aligned writes and read-backs where the file system allows it
+  uint32_t queueDepth = 8;              // buffers that follow each other on the target written in one request
   // vddk
   std::string libDir, server, thumbprint, username, password, cookie, vmMoref, snapshotMoref, diskPath, configFile;
   bool hasPassword = false, hasCookie = false, hasSnapshot = false, hasConfigFile = false;

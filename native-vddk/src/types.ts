@@ -37,6 +37,15 @@ export interface FileTarget {
    * flush-behind; `CopyResult.bytesDirect` says how much went direct.
    */
   direct?: boolean;
+  /**
+   * Buffers that follow each other on the disk written in one request
+   * (default 8, 1-32): one `pwritev` of up to queueDepth x bufferBytes,
+   * which the kernel sends to the device as that many requests at once (a
+   * disk reaches its speed only with several queued; ext4 serializes direct
+   * writes that allocate, so they must come from one call). Memory: one
+   * more buffer of `bufferBytes` per unit of depth beyond the first.
+   */
+  queueDepth?: number;
 }
 
 /** A disk of a VM reached through VMware's VixDiskLib. */

@@ -11,6 +11,9 @@ export const SECTOR = 512;
 export const WRITE_ALIGN = 1024; // MISSION R1.4: whole sectors, and a multiple of 1 KiB
 export const TRANSPORTS = ['san', 'hotadd', 'nbdssl', 'nbd'] as const;
 export const BUFFER_COUNT = 4;
+/** File targets: writes in flight at once (default), and the most allowed. */
+export const DEFAULT_QUEUE_DEPTH = 8;
+export const MAX_QUEUE_DEPTH = 32;
 const MIN_BUFFER = 64 * 1024;
 const MAX_BUFFER = 256 * 1024 * 1024;
 
@@ -95,6 +98,12 @@ export function checkTarget(fn: string, t: unknown): Record<string, unknown> {
     if (t.direct !== undefined) {
       if (typeof t.direct !== 'boolean') fail(fn, 'target.direct', 'a boolean', t.direct);
       out.direct = t.direct;
+    }
+    if (t.queueDepth !== undefined) {
+      if (typeof t.queueDepth !== 'number' || !Number.isSafeInteger(t.queueDepth) || t.queueDepth < 1 || t.queueDepth > MAX_QUEUE_DEPTH) {
+        fail(fn, 'target.queueDepth', `a whole number from 1 to ${MAX_QUEUE_DEPTH}`, t.queueDepth);
+      }
+      out.queueDepth = t.queueDepth;
     }
     if (t.flushBehind !== undefined) {
       if (typeof t.flushBehind !== 'number' || !Number.isSafeInteger(t.flushBehind) || t.flushBehind < 0) fail(fn, 'target.flushBehind', 'a whole number of bytes >= 0', t.flushBehind);
@@ -214,9 +223,17 @@ export function checkCopy(opts: CopyOptions): Record<string, unknown> {
     }
   }
   return {
-    sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: BUFFER_COUNT, metadata,
+    sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: bufferCountFor(target, opts.verify === true), metadata,
     verify: opts.verify === true, maxBytesPerSec, rateLimiters, ...checkpoint,
   };
+}
+
+/** The ring: 4 buffers, and one more for each write a file target keeps in flight beyond the first. */
+function bufferCountFor(target: Record<string, unknown>, verify: boolean): number {
+  if (target.kind !== 'file' || verify) return BUFFER_COUNT;
+  const depth = (target.queueDepth as number | undefined) ?? DEFAULT_QUEUE_DEPTH;
+  if (target.queueDepth === undefined) target.queueDepth = depth;
+  return BUFFER_COUNT + depth - 1;
 }
 
 export function checkDiskInfoTarget(target: Target): Record<string, unknown> {
