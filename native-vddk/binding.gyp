@@ -5,6 +5,7 @@
       "sources": [
         "src/addon.cc",
         "src/copy_job.cc",
+        "src/hash_blocks.cc",
         "src/descriptor.cc",
         "src/file_sink.cc",
         "src/rate_limiter.cc",

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "copy_job.h"
+#include "hash_blocks.h"
 #include "rate_limiter.h"
 #include "sink.h"
 #include "spec.h"
@@ -306,6 +307,43 @@ class DiskInfoTask : public Task {
   DiskInfoResult result_;
 };
 
+class HashTask : public Task {
+ public:
+  explicit HashTask(HashSpec s) : spec_(std::move(s)) {}
+  void Run(const std::function<void(const Progress&)>& progress) override {
+    HashBlocks(spec_, cancelled_, progress, result_, error_);
+  }
+  void Cancel() override { cancelled_ = true; }
+  const JobError& Error() const override { return error_; }
+  Napi::Value Result(Napi::Env env) override {
+    static const char* digits = "0123456789abcdef";
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bytesHashed", static_cast<double>(result_.bytesHashed));
+    Napi::Array ms = Napi::Array::New(env, result_.mismatches.size());
+    for (size_t i = 0; i < result_.mismatches.size(); i++) {
+      const HashMismatch& m = result_.mismatches[i];
+      std::string hex;
+      for (uint8_t b : m.sha256) {
+        hex += digits[b >> 4];
+        hex += digits[b & 15];
+      }
+      Napi::Object x = Napi::Object::New(env);
+      x.Set("block", static_cast<double>(m.block));
+      x.Set("sha256", hex);
+      x.Set("bytesRead", static_cast<double>(m.bytesRead));
+      ms.Set(static_cast<uint32_t>(i), x);
+    }
+    o.Set("mismatches", ms);
+    return o;
+  }
+
+ private:
+  HashSpec spec_;
+  std::atomic<bool> cancelled_{false};
+  JobError error_;
+  HashResult result_;
+};
+
 // Starts `task` on its own thread; returns { promise, cancel }.
 Napi::Object Start(Napi::Env env, std::unique_ptr<Task> task, Napi::Value onProgress) {
   Addon* addon = env.GetInstanceData<Addon>();
@@ -340,6 +378,25 @@ Napi::Value DiskInfo(const Napi::CallbackInfo& info) {
                info.Env().Undefined());
 }
 
+// { path, offsets: Float64Array, lengths: Float64Array, sha256: Buffer, threads, stopAtFirst, progressIntervalMs }
+Napi::Value HashBlocksJs(const Napi::CallbackInfo& info) {
+  Napi::Object o = info[0].As<Napi::Object>();
+  HashSpec s;
+  s.path = Str(o, "path");
+  Napi::Float64Array offs = o.Get("offsets").As<Napi::Float64Array>();
+  Napi::Float64Array lens = o.Get("lengths").As<Napi::Float64Array>();
+  for (size_t i = 0; i < offs.ElementLength(); i++) {
+    s.offsets.push_back(static_cast<uint64_t>(offs[i]));
+    s.lengths.push_back(static_cast<uint64_t>(lens[i]));
+  }
+  Napi::Buffer<uint8_t> sha = o.Get("sha256").As<Napi::Buffer<uint8_t>>();
+  s.sha256.assign(sha.Data(), sha.Data() + sha.Length());
+  s.threads = static_cast<uint32_t>(U64(o, "threads"));
+  s.stopAtFirst = o.Get("stopAtFirst").ToBoolean();
+  s.progressIntervalMs = static_cast<uint32_t>(U64(o, "progressIntervalMs"));
+  return Start(info.Env(), std::make_unique<HashTask>(std::move(s)), info[1]);
+}
+
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   info.Env().GetInstanceData<Addon>()->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
@@ -360,6 +417,7 @@ Napi::Object InitImpl(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook([addon]() { Cleanup(addon); });
   exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
   exports.Set("diskInfo", Napi::Function::New(env, DiskInfo, "diskInfo"));
+  exports.Set("hashBlocks", Napi::Function::New(env, HashBlocksJs, "hashBlocks"));
   exports.Set("createRateLimiter", Napi::Function::New(env, CreateRateLimiter, "createRateLimiter"));
   exports.Set("rateLimiterSet", Napi::Function::New(env, RateLimiterSet, "rateLimiterSet"));
   exports.Set("rateLimiterGet", Napi::Function::New(env, RateLimiterGet, "rateLimiterGet"));

@@ -4,8 +4,8 @@
  */
 import { VddkError } from './errors';
 import { loadAddon } from './native';
-import type { CopyOptions, CopyProgress, CopyResult, DiskInfo, Target } from './types';
-import { checkCopy, checkDiskInfoTarget } from './validate';
+import type { CopyOptions, CopyProgress, CopyResult, DiskInfo, HashBlocksOptions, HashBlocksResult, Target } from './types';
+import { checkCopy, checkDiskInfoTarget, checkHashBlocks } from './validate';
 
 export { VddkError } from './errors';
 export type * from './types';
@@ -53,4 +53,34 @@ export async function copy(opts: CopyOptions): Promise<CopyResult> {
 export async function diskInfo(target: Target): Promise<DiskInfo> {
   const t = checkDiskInfoTarget(target);
   return (await loadAddon().diskInfo(t).promise) as DiskInfo;
+}
+
+/**
+ * The SHA-256 of many blocks of one file, on several threads of the addon
+ * (SHA extensions where the CPU has them), compared with the expected
+ * digests. Resolves with the blocks that differ; rejects with a VddkError
+ * (IO_ERROR, FILE_NOT_FOUND, CANCELLED).
+ */
+export async function hashBlocks(opts: HashBlocksOptions): Promise<HashBlocksResult> {
+  const spec = checkHashBlocks(opts);
+  if (opts.signal?.aborted) throw new VddkError('hashBlocks(): cancelled before it started', 'CANCELLED');
+  const user = opts.onProgress;
+  const onProgress = user
+    ? (p: unknown) => {
+        const { bytesDone, bytesTotal } = p as { bytesDone: number; bytesTotal: number };
+        try {
+          user({ bytesDone, bytesTotal });
+        } catch {
+          native.cancel(); // a throwing callback stops the hashing, as with copy()
+        }
+      }
+    : undefined;
+  const native = loadAddon().hashBlocks(spec, onProgress);
+  const onAbort = (): void => native.cancel();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return (await native.promise) as HashBlocksResult;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
 }

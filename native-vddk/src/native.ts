@@ -11,6 +11,7 @@ export interface NativeTask<T> {
 export interface NativeAddon {
   copy(job: unknown, onProgress?: (p: unknown) => void): NativeTask<unknown>;
   diskInfo(target: unknown): NativeTask<unknown>;
+  hashBlocks(spec: unknown, onProgress?: (p: unknown) => void): NativeTask<unknown>;
   setErrorClass(cls: typeof VddkError): void;
   /** An opaque handle (a tagged External) owning a shared native limiter. */
   createRateLimiter(bytesPerSec: number): unknown;

@@ -151,3 +151,31 @@ export interface DiskInfo {
   transport: string;
   warnings: string[];
 }
+
+/** hashBlocks(): the ranges of one file whose SHA-256 must match. */
+export interface HashBlocksOptions {
+  path: string;
+  /** Byte offset and length of each block in `path` (lengths 1 byte to 64 MiB). */
+  offsets: ArrayLike<number>;
+  lengths: ArrayLike<number>;
+  /** The expected SHA-256 of each block, 32 bytes each, in block order. */
+  sha256: Uint8Array;
+  /** Threads hashing at once (default: the machine's cores, at most 16). */
+  threads?: number;
+  /** Stop at the first block that differs (default true): blocks after it are not read. */
+  stopAtFirst?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void;
+  /** Milliseconds between progress calls (default 250). */
+  progressIntervalMs?: number;
+}
+
+export interface HashBlocksResult {
+  bytesHashed: number;
+  /**
+   * Blocks that differ, in block order (only the first with stopAtFirst):
+   * what the block hashed to, and the bytes read (fewer than its length
+   * if the file ended inside it).
+   */
+  mismatches: Array<{ block: number; sha256: string; bytesRead: number }>;
+}

@@ -1,5 +1,7 @@
+import os from 'node:os';
+
 import { VddkError } from './errors';
-import type { CopyExtent, CopyOptions, Target } from './types';
+import type { CopyExtent, CopyOptions, HashBlocksOptions, Target } from './types';
 
 /**
  * Argument checks. Every message has one format:
@@ -238,4 +240,37 @@ function bufferCountFor(target: Record<string, unknown>, verify: boolean): numbe
 
 export function checkDiskInfoTarget(target: Target): Record<string, unknown> {
   return checkTarget('diskInfo', target);
+}
+
+const MAX_HASH_BLOCK = 64 * 1024 * 1024;
+
+/** The plain object handed to C++ for hashBlocks(). */
+export function checkHashBlocks(opts: HashBlocksOptions): Record<string, unknown> {
+  const fn = 'hashBlocks()';
+  if (!isObject(opts)) fail(fn, 'options', 'an object', opts);
+  const path = nonEmptyString(fn, 'path', opts.path);
+  const n = opts.offsets?.length;
+  if (typeof n !== 'number' || opts.lengths?.length !== n) fail(fn, 'lengths', 'as many as offsets', opts.lengths?.length);
+  const offsets = new Float64Array(n);
+  const lengths = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = opts.offsets[i];
+    const l = opts.lengths[i];
+    if (typeof o !== 'number' || !Number.isSafeInteger(o) || o < 0) fail(fn, `offsets[${i}]`, 'a whole number >= 0', o);
+    if (typeof l !== 'number' || !Number.isSafeInteger(l) || l < 1 || l > MAX_HASH_BLOCK) fail(fn, `lengths[${i}]`, `a whole number from 1 to ${MAX_HASH_BLOCK}`, l);
+    offsets[i] = o;
+    lengths[i] = l;
+  }
+  if (!(opts.sha256 instanceof Uint8Array) || opts.sha256.length !== 32 * n) fail(fn, 'sha256', `${32 * n} bytes (32 per block)`, opts.sha256?.length);
+  const threads = opts.threads ?? Math.min(16, Math.max(1, os.availableParallelism()));
+  if (!Number.isSafeInteger(threads) || threads < 1 || threads > 16) fail(fn, 'threads', 'a whole number from 1 to 16', opts.threads);
+  if (opts.stopAtFirst !== undefined && typeof opts.stopAtFirst !== 'boolean') fail(fn, 'stopAtFirst', 'a boolean', opts.stopAtFirst);
+  const progressIntervalMs = opts.progressIntervalMs ?? 250;
+  if (!Number.isSafeInteger(progressIntervalMs) || progressIntervalMs < 0 || progressIntervalMs > 3_600_000) {
+    fail(fn, 'progressIntervalMs', 'an integer from 0 to 3600000', opts.progressIntervalMs);
+  }
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') fail(fn, 'onProgress', 'a function', opts.onProgress);
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) fail(fn, 'signal', 'an AbortSignal', opts.signal);
+  const sha256 = Buffer.from(opts.sha256.buffer, opts.sha256.byteOffset, opts.sha256.length);
+  return { path, offsets, lengths, sha256, threads, stopAtFirst: opts.stopAtFirst !== false, progressIntervalMs };
 }

@@ -18,7 +18,7 @@ NODE_INC="$(node -p "process.config.variables.node_prefix || '/usr'")/include/no
 [ -d "$NODE_INC" ] || NODE_INC=/usr/include/node
 g++ -std=c++17 -O1 -g $SAN -Wall -fPIC -shared -fexceptions \
   -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_DEPRECATED -I"$NODE_INC" -I"$NAPI_INC" \
-  src/addon.cc src/copy_job.cc src/descriptor.cc src/file_sink.cc src/rate_limiter.cc src/sha256.cc src/vddk_library.cc src/vddk_sink.cc \
+  src/addon.cc src/copy_job.cc src/hash_blocks.cc src/descriptor.cc src/file_sink.cc src/rate_limiter.cc src/sha256.cc src/vddk_library.cc src/vddk_sink.cc \
   -o "$OUT/vddk.node" -ldl -lpthread
 make -s -B -C sim OUT="../$OUT/sim" CXXFLAGS="-O1 -g $SAN"
 # The facade, compiled apart from dist/ so the normal build is untouched.

@@ -27,7 +27,7 @@ export * as extents from './extents';
 export type { IntervalList, SortedRanges } from './extents';
 export { FileBackupRepository, type BackupRepository, type BlockRecord, type PointSummary } from './repository';
 export { loadChain, chainProblems, checkChain } from './chain';
-export { verifyChain, assertChainValid, type VerifyOptions, type VerifyProgress, type VerifyReport } from './verify';
+export { verifyChain, assertChainValid, type BlockHasher, type VerifyOptions, type VerifyProgress, type VerifyReport } from './verify';
 export {
   planDisk,
   planDiskCompact,

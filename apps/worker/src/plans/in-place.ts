@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { VddkError, type Target, type Transport } from '@vmrestore/native-vddk';
+import { hashBlocks, VddkError, type Target, type Transport } from '@vmrestore/native-vddk';
 import {
   backupJobError,
   buildDiskWrites,
@@ -255,8 +255,16 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
     // Every block of the chain checked before the VM is powered off: a corrupt backup leaves the VM untouched.
     const verifyBackup: StepDef = {
       name: 'verify_backup',
-      async run() {
-        const report = await verifyChain(deps.repo!, req.source.vm, req.source.point, { mode: 'first' });
+      async run(ctx) {
+        let pending: Promise<void> = Promise.resolve();
+        const report = await verifyChain(deps.repo!, req.source.vm, req.source.point, {
+          mode: 'first',
+          hasher: hashBlocks,
+          onProgress: (p) => {
+            pending = pending.then(() => ctx.progress(p.bytesVerified, p.bytesTotal)).catch(() => undefined);
+          },
+        });
+        await pending;
         const first = report.errors[0];
         if (!report.ok && first) throw permanent(first.code, `${first.message}; the restore stopped before touching ${req.target.vm}`);
         return { ok: true, chain: report.chain, bytesVerified: report.bytesVerified };

@@ -1,4 +1,5 @@
 import { appendEvent, permanent, verifyChain, type BackupRepository } from '@vmrestore/core';
+import { hashBlocks } from '@vmrestore/native-vddk';
 import type { PlanFactory } from '../plan';
 
 /**
@@ -18,6 +19,7 @@ export function verifyPlan(repo: BackupRepository | null): PlanFactory {
           const report = await verifyChain(repo, job.sourceVm, job.sourcePoint, {
             mode: 'all',
             skipChecksums: options.checksums === false,
+            hasher: hashBlocks,
             progressEveryBytes: 16 * 1024 * 1024,
             onProgress: (p) => {
               pending = pending.then(() => ctx.progress(p.bytesVerified, p.bytesTotal)).catch(() => undefined);
