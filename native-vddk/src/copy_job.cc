@@ -85,7 +85,8 @@ void CopyJob::Run() {
       fds_.push_back(fd);
     }
     if (!error_ && verify) {
-      scratch_.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, spec_->bufferBytes)));
+      const size_t gathered = sink->GathersWrites() ? std::max<size_t>(1, spec_->target.queueDepth) : 1;
+      scratch_.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, spec_->bufferBytes * gathered)));
       if (!scratch_) error_.Set("IO_ERROR", "out of memory for the verify buffer");
     }
     if (!error_) {
@@ -149,23 +150,9 @@ void CopyJob::WriterLoop(Sink& sink) {
       c = full_.front();
       full_.pop_front();
     }
-    const uint8_t* data = bufs_[c.buf].get();
-    if (spec_->verify) {
-      if (!spec_->limiters.empty() && !Throttle(c.len)) {
-        ReleaseFree(c.buf);
-        return;
-      }
-      bool ok = VerifyChunk(sink, c, data);
-      ReleaseFree(c.buf);
-      if (!ok) return;
-      result_.bytesVerified += c.len;
-      bytesDone_ += c.len;
-      result_.extentsWritten += c.ended;
-      MaybeProgress(false);
-      continue;
-    }
     // Chunks already read that follow this one on the target join it in one
-    // request (up to queueDepth of them) where the sink gathers writes.
+    // request (up to queueDepth of them) where the sink gathers: one
+    // pwritev, or one read back into the scratch area.
     std::vector<Chunk> batch{c};
     if (gather) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -173,6 +160,27 @@ void CopyJob::WriterLoop(Sink& sink) {
         batch.push_back(full_.front());
         full_.pop_front();
       }
+    }
+    if (spec_->verify) {
+      bool ok = true;
+      for (const auto& b : batch)
+        if (!(ok = spec_->limiters.empty() || Throttle(b.len))) break;
+      const uint64_t len = batch.back().targetOffset + batch.back().len - c.targetOffset;
+      if (ok && !sink.Read(c.targetOffset, scratch_.get(), len, error_)) {
+        error_.message = ExtentsOf(batch.front(), batch.back()) + ": " + error_.message;
+        ok = false;
+      }
+      for (const auto& b : batch) {
+        ok = ok && VerifyChunk(b, bufs_[b.buf].get(), scratch_.get() + (b.targetOffset - c.targetOffset));
+        ReleaseFree(b.buf);
+        if (!ok) continue;
+        result_.bytesVerified += b.len;
+        bytesDone_ += b.len;
+        result_.extentsWritten += b.ended;
+      }
+      if (!ok) return;
+      MaybeProgress(false);
+      continue;
     }
     const bool ok = WriteBatch(sink, batch, zeroSkip);
     for (const auto& b : batch) ReleaseFree(b.buf);
@@ -351,12 +359,7 @@ bool CopyJob::TakeFlushed() {
 
 // Reads the chunk's range back from the target and compares it with the
 // source bytes (whose block checksum the reader verified).
-bool CopyJob::VerifyChunk(Sink& sink, const Chunk& c, const uint8_t* want) {
-  uint8_t* got = scratch_.get();
-  if (!sink.Read(c.targetOffset, got, c.len, error_)) {
-    error_.message = ExtentsOf(c, c) + ": " + error_.message;
-    return false;
-  }
+bool CopyJob::VerifyChunk(const Chunk& c, const uint8_t* want, const uint8_t* got) {
   if (std::memcmp(got, want, c.len) == 0) return true;
   size_t at = 0;
   while (at < c.len && got[at] == want[at]) at++;

@@ -65,7 +65,7 @@ class CopyJob {
   bool Stopping() const { return cancelled_.load() || stop_.load(); }
   void WriterLoop(Sink& sink);
   bool CheckCapacity(const Sink& sink);
-  bool VerifyChunk(Sink& sink, const Chunk& c, const uint8_t* want);
+  bool VerifyChunk(const Chunk& c, const uint8_t* want, const uint8_t* got);
   bool VerifyMetadata(Sink& sink);
   void MaybeProgress(bool force, int64_t checkpointExtents = -1, uint64_t checkpointBytes = 0);
   void FlusherMain(Sink& sink);
@@ -84,7 +84,7 @@ class CopyJob {
   std::vector<int> fds_;
   // Check ranges already verified by this job (source, offset, length): reader thread only.
   std::set<std::tuple<uint32_t, uint64_t, uint64_t>> verified_;
-  std::unique_ptr<uint8_t, FreeDeleter> scratch_;  // verify: what the target holds
+  std::unique_ptr<uint8_t, FreeDeleter> scratch_;  // verify: what the target holds (a gathered batch of it)
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -42,6 +42,8 @@ class Sink {
     }
     return true;
   }
+  // Whether the copy should gather buffers that follow each other on the
+  // disk: written with WriteGathered, read back (verify) with one Read.
   virtual bool GathersWrites() const { return false; }
   // Releases everything Open acquired; safe to call twice.
   virtual bool Close(JobError& err) = 0;

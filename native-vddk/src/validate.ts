@@ -225,14 +225,14 @@ export function checkCopy(opts: CopyOptions): Record<string, unknown> {
     }
   }
   return {
-    sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: bufferCountFor(target, opts.verify === true), metadata,
+    sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: bufferCountFor(target), metadata,
     verify: opts.verify === true, maxBytesPerSec, rateLimiters, ...checkpoint,
   };
 }
 
-/** The ring: 4 buffers, and one more for each write a file target keeps in flight beyond the first. */
-function bufferCountFor(target: Record<string, unknown>, verify: boolean): number {
-  if (target.kind !== 'file' || verify) return BUFFER_COUNT;
+/** The ring: 4 buffers, and one more for each buffer of depth a file target gathers beyond the first. */
+function bufferCountFor(target: Record<string, unknown>): number {
+  if (target.kind !== 'file') return BUFFER_COUNT;
   const depth = (target.queueDepth as number | undefined) ?? DEFAULT_QUEUE_DEPTH;
   if (target.queueDepth === undefined) target.queueDepth = depth;
   return BUFFER_COUNT + depth - 1;
