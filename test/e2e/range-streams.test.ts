@@ -57,6 +57,8 @@ it('writes each large disk in three ranges at once, byte for byte', async () => 
   expect([done.state, done.error]).toEqual(['succeeded', null]);
   const write = done.steps.find((s: any) => s.name === 'write_disks').result;
   expect(write.disks.map((d: any) => d.streams)).toEqual(write.disks.map(() => 3));
+  // Several copies at once: through the page cache under VMRESTORE_FILE_DIRECT_IO=auto.
+  expect(write.disks.map((d: any) => d.directBytes)).toEqual(write.disks.map(() => 0));
   await expectPoint(ref, chain, 'p2');
   await stop(worker);
   worker = undefined;

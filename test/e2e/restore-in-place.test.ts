@@ -1,4 +1,4 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { vsphere, type FixtureChain } from '@vmrestore/core';
 import { apiCalls } from '../support/api';
@@ -31,6 +31,16 @@ async function vmState(moref: string) {
   }
 }
 
+
+/** Whether O_DIRECT opens work for `file` (not on every file system). */
+function directIoAt(file: string): boolean {
+  try {
+    closeSync(openSync(file, fsConstants.O_RDONLY | fsConstants.O_DIRECT));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function expectDiskEquals(dsPath: string, chain: FixtureChain, pointId: string, key: number) {
   const flat = readFileSync(renv.sim.flatPath(dsPath));
@@ -88,6 +98,9 @@ it('restores a full point in place through the file target: bytes, power state, 
   ]);
   const write = job.steps.find((s: any) => s.name === 'write_disks').result;
   expect(write.transport).toBe('file');
+  // VMRESTORE_FILE_DIRECT_IO=auto: O_DIRECT when one copy runs at a time (where the file system has it), the page cache when several do.
+  const direct = write.parallelDisks === 1 && directIoAt(renv.sim.flatPath(job.steps.find((s: any) => s.name === 'resolve_disks').result.disks[0].fileName));
+  for (const d of write.disks) expect(d.directBytes > 0).toBe(direct);
   // Each vCenter task is in the timeline with the step that started it.
   const events = await http('GET', `/v1/restores/${job.id}/events?limit=1000`, '/v1/restores/{id}/events');
   const tasks = events.body.items.filter((e: any) => e.type === 'vcenter.task').map((e: any) => `${e.step}:${e.data.method}`);

@@ -64,6 +64,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...base, VMRESTORE_ORPHAN_SWEEP_INTERVAL_MS: '-1' })).toThrow(/VMRESTORE_ORPHAN_SWEEP_INTERVAL_MS must be an integer/);
     expect(() => loadConfig({ ...base, VMRESTORE_ORPHAN_SWEEP_TENANT: 'acme' })).toThrow(/VMRESTORE_ORPHAN_SWEEP_TENANT must be a tenant id/);
   });
+  it('reads VMRESTORE_FILE_DIRECT_IO: auto by default, on or off, nothing else', () => {
+    expect(loadConfig(base).restore.fileDirectIo).toBe('auto');
+    expect(loadConfig({ ...base, VMRESTORE_FILE_DIRECT_IO: 'off' }).restore.fileDirectIo).toBe('off');
+    expect(() => loadConfig({ ...base, VMRESTORE_FILE_DIRECT_IO: 'yes' })).toThrow(/VMRESTORE_FILE_DIRECT_IO must be one of auto, on, off \(got "yes"\)/);
+  });
   it('refuses a stall interval longer than the lock', () => {
     expect(() => loadConfig({ ...base, VMRESTORE_LOCK_DURATION_MS: '2000', VMRESTORE_STALLED_INTERVAL_MS: '5000' })).toThrow(/STALLED_INTERVAL/);
   });
