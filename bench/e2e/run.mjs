@@ -10,12 +10,16 @@
 // Env (defaults finish in about 10 minutes on 2 cores):
 //   BENCH_DISK_GB=8            one_disk: one dense disk, in-place restore vs dd of the same bytes
 //   BENCH_FOUR_DISKS_GB=8      four_disks: total of 4 dense disks, one new-VM restore with
-//                              VMRESTORE_DISK_PARALLELISM=BENCH_DISK_PARALLELISM (default 4) vs 4 dd in parallel
+//                              VMRESTORE_DISK_PARALLELISM=BENCH_DISK_PARALLELISM (default 4) vs 4 dd in parallel;
+//                              then (BENCH_VERIFY unset) the same restore with verify: false vs the mean of
+//                              that dd and a second one run after it
 //   BENCH_CHAIN_DISK_GB=2 BENCH_CHAIN_POINTS=30 BENCH_CHAIN_AREAS=300
 //                              deep_chain: new-VM restore (thin) of the last point vs dd of its flattened image
 //   BENCH_SMALL_JOBS=200 BENCH_SMALL_DISK_MB=4 BENCH_WORKERS=1,2,3
-//                              small_jobs: in-place restores of distinct VMs, jobs/s per worker count
+//                              small_jobs: in-place restores of distinct VMs, jobs/s per worker count, and
+//                              the CPU each part of the stack used meanwhile (% of one core)
 //   BENCH_SECTIONS=one_disk,four_disks,deep_chain,small_jobs   BENCH_DIR=<dir> (default the OS tmpdir)
+//   BENCH_CPU_PROF=<dir>       V8 CPU profiles of the api and worker processes, written when they stop
 //   BENCH_VERIFY=0|1           pass options.verify (default: unset, the service's default: on for new VMs)
 // dd baseline: `dd bs=4M conv=fdatasync` into a new file (page cache, one fdatasync at the end).
 // Prints `name: value` lines.
@@ -24,7 +28,7 @@ import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { writeChain, writeDenseFull, prng } from './data.mjs';
-import { core, env, isTerminal, track, removeDir, restoreTimed, setWorkers, startStack, stepSeconds, stopStack, tempDir, flatOf, vmByName } from './stack.mjs';
+import { core, cpuByPart, env, isTerminal, track, removeDir, restoreTimed, setWorkers, startStack, stepSeconds, stopStack, tempDir, flatOf, vmByName } from './stack.mjs';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -174,6 +178,14 @@ async function fourDisks() {
     line('four_disks_write_phase_mib_per_s', f(total / MiB / stepSeconds(job, 'write_disks'), 1));
     line('four_disks_dd_mib_per_s', f(total / MiB / ddS, 1));
     line('four_disks_vs_dd_ratio', f(ddS / seconds, 3));
+    if (verifyOpt.verify === undefined) {
+      // The same restore without the read-back (options.verify: false): the write path alone against dd.
+      const plain = await restoreTimed(stack, { kind: 'new_vm', vcenter: stack.vcenter, source: { vm: 'four', point: 'full' }, target: { name: 'four-unverified', datastore: 'LocalDS_0' }, options: { transports: ['file'], powerOn: false, verify: false } });
+      const again = await dd(dats.map((d, i) => [d, join(dir, `dd-four-again-${i}.raw`)]));
+      line('four_disks_unverified_restore_s', f(plain.seconds));
+      line('four_disks_dd_again_s', f(again));
+      line('four_disks_unverified_vs_dd_ratio', f((ddS + again) / 2 / plain.seconds, 3));
+    }
   } finally {
     await stopStack(stack);
     removeDir(dir);
@@ -261,6 +273,7 @@ async function smallJobsSection() {
     line('small_jobs_worker_concurrency', `${env.VMRESTORE_WORKER_CONCURRENCY ?? 4} per worker (VMRESTORE_WORKER_CONCURRENCY)`);
     for (const w of workerCounts) {
       await setWorkers(stack, w);
+      const cpu0 = cpuByPart(stack);
       const t0 = Date.now();
       const ids = [];
       let next = 0;
@@ -284,6 +297,10 @@ async function smallJobsSection() {
       const end = Math.max(...[...jobs.values()].map((j) => Date.parse(j.finishedAt)));
       const rate = ids.length / ((end - t0) / 1000);
       rates.set(w, rate);
+      // Where the 2 cores went meanwhile (% of one core each): shows which part bounds the rate.
+      const cpu1 = cpuByPart(stack);
+      const wall = (Date.now() - t0) / 1000;
+      line(`small_jobs_cpu_${w}w`, Object.keys(cpu1).map((k) => `${k} ${Math.round((100 * (cpu1[k] - cpu0[k])) / wall)}%`).join(', '));
       line(`small_jobs_s_${w}w`, f((end - t0) / 1000));
       line(`small_jobs_per_s_${w}w`, f(rate));
     }

@@ -2,7 +2,7 @@
 // N workers from the built dist, against the project's Postgres/Redis (.run/env).
 // Every child and temp directory is tracked and removed on exit, also on failure.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -60,7 +60,9 @@ export function stop(child, graceMs = 10_000) {
 
 /** Starts a node process; resolves with ready(output) once truthy. Output is drained, its tail kept for errors. */
 function startNode(script, extraEnv, ready) {
-  const child = track(spawn(process.execPath, [script], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  // BENCH_CPU_PROF=<dir>: each api and worker writes a V8 CPU profile there when it stops (open in Chrome DevTools).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = track(spawn(process.execPath, [...prof, script], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] }));
   let tail = '';
   let isReady = false;
   return new Promise((resolve, reject) => {
@@ -199,4 +201,41 @@ export async function vmByName(stack, name) {
   const hit = all.find((o) => core.vsphere.propValue(o, 'name') === name);
   if (!hit) throw new Error(`no VM named ${name}`);
   return { ref: hit.obj, info: await core.vsphere.getVmInfo(stack.client, hit.obj) };
+}
+
+/** CPU seconds (user + system, and of its ended children) of a process, 0 if it is gone. */
+function cpuOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100; // utime, stime, cutime, cstime in USER_HZ (100) ticks
+  } catch {
+    return 0;
+  }
+}
+
+/** Processes named `comm` (postgres, redis-server). */
+function pidsNamed(comm) {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === comm;
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** CPU seconds so far of each part of the stack: the simulator, the API, the workers, Postgres, Redis, this bench. */
+export function cpuByPart(stack) {
+  const sum = (pids) => pids.reduce((s, p) => s + cpuOf(p), 0);
+  return {
+    vcsim: cpuOf(stack.harness.pid),
+    api: cpuOf(stack.api.pid),
+    workers: sum(stack.workers.map((w) => w.pid)),
+    postgres: sum(pidsNamed('postgres')),
+    redis: sum(pidsNamed('redis-server')),
+    bench: cpuOf(process.pid),
+  };
 }
