@@ -28,7 +28,7 @@ import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { writeChain, writeDenseFull, prng } from './data.mjs';
-import { core, cpuByPart, env, isTerminal, track, removeDir, restoreTimed, setWorkers, startStack, stepSeconds, stopStack, tempDir, flatOf, vmByName } from './stack.mjs';
+import { core, cpuByPart, env, isTerminal, track, removeDir, restoreTimed, setWorkers, startStack, stepSeconds, stepsLine, stopStack, tempDir, flatOf, vmByName } from './stack.mjs';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -142,6 +142,7 @@ async function oneDisk() {
     line('one_disk_write_phase_mib_per_s', f(bytes / MiB / stepSeconds(job, 'write_disks'), 1));
     line('one_disk_dd_mib_per_s', f(bytes / MiB / ddS, 1));
     line('one_disk_vs_dd_ratio', f(ddS / seconds, 3));
+    line('one_disk_steps_s', stepsLine(job));
   } finally {
     await stopStack(stack);
     removeDir(dir);
@@ -222,6 +223,7 @@ async function deepChain() {
     line('deep_chain_verify_disks_s', f(stepSeconds(job, 'verify_disks')));
     line('deep_chain_dd_s', f(ddS));
     line('deep_chain_restore_vs_dd_time_ratio', f(seconds / ddS, 3));
+    line('deep_chain_steps_s', stepsLine(job));
     line('deep_chain_bytes_written', write.bytes);
     line('deep_chain_image_bytes', cap);
     line('deep_chain_restored_allocated_bytes', statSync(restored).blocks * 512);

@@ -189,6 +189,15 @@ export const stepSeconds = (job, name) => {
   return s?.startedAt && s?.finishedAt ? (Date.parse(s.finishedAt) - Date.parse(s.startedAt)) / 1000 : NaN;
 };
 
+/** Every step of a job with its seconds, and the time before the first step and after the last (queue, pickup, end). */
+export function stepsLine(job) {
+  const ran = job.steps.filter((x) => x.startedAt && x.finishedAt);
+  const parts = ran.map((x) => `${x.name} ${((Date.parse(x.finishedAt) - Date.parse(x.startedAt)) / 1000).toFixed(2)}`);
+  if (ran.length && job.createdAt) parts.unshift(`before_first_step ${((Date.parse(ran[0].startedAt) - Date.parse(job.createdAt)) / 1000).toFixed(2)}`);
+  if (ran.length && job.finishedAt) parts.push(`after_last_step ${((Date.parse(job.finishedAt) - Date.parse(ran.at(-1).finishedAt)) / 1000).toFixed(2)}`);
+  return parts.join(', ');
+}
+
 /** The flat extent file of a VM disk (datastore path from the VM info). */
 export function flatOf(sim, dsPath) {
   const m = /^\[([^\]]+)\]\s*(.+)$/.exec(dsPath);
