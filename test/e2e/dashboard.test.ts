@@ -242,7 +242,8 @@ it('starts an in-place restore from the form and shows it live until the bar is 
 it('cancels a running restore from its page, which then shows it cancelled with what to do', async () => {
   const vm = vms.DC0_H0_VM1!;
   await renv.backupFor(vm, 'dash-cancel', { incrementals: 1, seed: 62 });
-  renv.setVddk({ writeDelayMs: 200 });
+  // The copy packs the 32 MiB disk's blocks into 4 MiB writes (8 of them): each slow enough that the cancel lands mid-disk.
+  renv.setVddk({ writeDelayMs: 1500 });
   try {
     const r = await http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source: { vm: 'dash-cancel', point: 'p1' }, target: { vm }, options: { transports: ['nbdssl'] } });
     expect(r.status).toBe(202);
