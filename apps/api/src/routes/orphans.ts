@@ -14,13 +14,17 @@ async function pendingRequest(db: Db, tenantId: string) {
 }
 
 export async function orphanReport(db: Db, tenantId: string) {
+  // The pending request first: a request that ends between the two reads is
+  // then in the sweep read after (read the other way round, a report could
+  // say "nothing pending" beside the sweep before it, and `orphans sweep
+  // --watch` printed that older sweep).
+  const pending = await pendingRequest(db, tenantId);
   const sweep = await db.orphanSweep.findFirst({
     where: { status: { in: ['done', 'failed'] }, mergedInto: null, OR: [{ scopeTenantId: null }, { scopeTenantId: tenantId }] },
     orderBy: { finishedAt: 'desc' },
   });
   const items = sweep ? await db.orphanItem.findMany({ where: { sweepId: sweep.id, tenantId }, orderBy: { id: 'asc' } }) : [];
   const count = (o: string) => items.filter((i) => i.outcome === o).length;
-  const pending = await pendingRequest(db, tenantId);
   return {
     sweep: sweep
       ? {
