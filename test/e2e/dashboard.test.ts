@@ -248,8 +248,15 @@ it('cancels a running restore from its page, which then shows it cancelled with 
     const r = await http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source: { vm: 'dash-cancel', point: 'p1' }, target: { vm }, options: { transports: ['nbdssl'] } });
     expect(r.status).toBe(202);
     await page.goto(`${api.url}/ui#/restores/${r.body.id}`);
-    // In the middle of the disk write.
-    await page.waitForFunction(() => Number(document.querySelector('#job-bar')!.getAttribute('aria-valuenow')) > 0, undefined, { timeout: 60_000, polling: 50 });
+    // In the middle of the disk write (verify_backup reports progress too, up to 100, before it).
+    await page.waitForFunction(
+      () => {
+        const v = Number(document.querySelector('#job-bar')!.getAttribute('aria-valuenow'));
+        return document.querySelector('tr[data-step="write_disks"]')?.getAttribute('data-state') === 'running' && v > 0 && v < 100;
+      },
+      undefined,
+      { timeout: 60_000, polling: 50 },
+    );
     expect(await page.locator('#job-state').getAttribute('data-state')).toBe('running');
     expect(await page.locator('#job-cancel').isEnabled()).toBe(true);
     page.once('dialog', (d) => void d.accept());
