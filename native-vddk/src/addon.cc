@@ -15,6 +15,7 @@
 #include "copy_job.h"
 #include "hash_blocks.h"
 #include "rate_limiter.h"
+#include "sha256.h"
 #include "sink.h"
 #include "spec.h"
 #include "vddk_library.h"
@@ -316,20 +317,14 @@ class HashTask : public Task {
   void Cancel() override { cancelled_ = true; }
   const JobError& Error() const override { return error_; }
   Napi::Value Result(Napi::Env env) override {
-    static const char* digits = "0123456789abcdef";
     Napi::Object o = Napi::Object::New(env);
     o.Set("bytesHashed", static_cast<double>(result_.bytesHashed));
     Napi::Array ms = Napi::Array::New(env, result_.mismatches.size());
     for (size_t i = 0; i < result_.mismatches.size(); i++) {
       const HashMismatch& m = result_.mismatches[i];
-      std::string hex;
-      for (uint8_t b : m.sha256) {
-        hex += digits[b >> 4];
-        hex += digits[b & 15];
-      }
       Napi::Object x = Napi::Object::New(env);
       x.Set("block", static_cast<double>(m.block));
-      x.Set("sha256", hex);
+      x.Set("sha256", Hex(m.sha256, 32));
       x.Set("bytesRead", static_cast<double>(m.bytesRead));
       ms.Set(static_cast<uint32_t>(i), x);
     }

@@ -23,16 +23,6 @@ bool AllZero(const uint8_t* p, size_t len) {
   return true;
 }
 
-std::string Hex(const uint8_t* d, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; i++) {
-    s += digits[d[i] >> 4];
-    s += digits[d[i] & 15];
-  }
-  return s;
-}
-
 }  // namespace
 
 CopyJob::CopyJob(std::unique_ptr<CopySpec> spec, ProgressFn progress)

@@ -144,4 +144,14 @@ void Sha256::Final(uint8_t out[32]) {
   }
 }
 
+std::string Hex(const uint8_t* d, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; i++) {
+    s += digits[d[i] >> 4];
+    s += digits[d[i] & 15];
+  }
+  return s;
+}
+
 }  // namespace vmrestore

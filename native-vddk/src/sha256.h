@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace vmrestore {
 
@@ -21,6 +22,9 @@ class Sha256 {
   size_t bufLen_ = 0;
   uint64_t total_ = 0;
 };
+
+// Lower-case hex of n bytes (digests in messages and results).
+std::string Hex(const uint8_t* d, size_t n);
 
 }  // namespace vmrestore
 
