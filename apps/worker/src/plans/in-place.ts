@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { hashBlocks, VddkError, type Target, type Transport } from '@vmrestore/native-vddk';
+import { VddkError, type Target, type Transport } from '@vmrestore/native-vddk';
 import {
   backupJobError,
   buildDiskWrites,
@@ -21,7 +21,6 @@ import {
   planRestore,
   Prisma,
   transient,
-  verifyChain,
   vcenterClientOptions,
   vcenterCredentials,
   vsphere,
@@ -35,6 +34,7 @@ import {
   type DiskWrites,
 } from '@vmrestore/core';
 import type { PlanFactory, StepContext, StepDef } from '../plan';
+import { verifyChainInStep } from './verify';
 import { reportStep } from './report';
 import { datastoresOf, withWriteCapacity, type WriteFootprint, type WriteSlot } from './capacity';
 import { watchedCopy } from '../watchdog';
@@ -256,15 +256,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
     const verifyBackup: StepDef = {
       name: 'verify_backup',
       async run(ctx) {
-        let pending: Promise<void> = Promise.resolve();
-        const report = await verifyChain(deps.repo!, req.source.vm, req.source.point, {
-          mode: 'first',
-          hasher: hashBlocks,
-          onProgress: (p) => {
-            pending = pending.then(() => ctx.progress(p.bytesVerified, p.bytesTotal)).catch(() => undefined);
-          },
-        });
-        await pending;
+        const report = await verifyChainInStep(ctx, deps.repo!, req.source.vm, req.source.point, { mode: 'first' });
         const first = report.errors[0];
         if (!report.ok && first) throw permanent(first.code, `${first.message}; the restore stopped before touching ${req.target.vm}`);
         return { ok: true, chain: report.chain, bytesVerified: report.bytesVerified };
