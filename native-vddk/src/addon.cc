@@ -100,6 +100,7 @@ void CallJs(Napi::Env env, Napi::Function callback, void*, Message* raw) {
     p.Set("bytesTotal", static_cast<double>(msg->progress.bytesTotal));
     p.Set("extentsDone", static_cast<double>(msg->progress.extentsDone));
     p.Set("rateBytesPerSec", msg->progress.rateBytesPerSec);
+    if (msg->progress.bytesVerified >= 0) p.Set("bytesVerified", static_cast<double>(msg->progress.bytesVerified));
     if (msg->progress.checkpointExtents >= 0) {
       Napi::Object cp = Napi::Object::New(env);
       cp.Set("extentsDone", static_cast<double>(msg->progress.checkpointExtents));
@@ -212,6 +213,8 @@ std::unique_ptr<CopySpec> ParseCopy(const Napi::Object& o) {
   spec->bufferBytes = static_cast<size_t>(U64(o, "bufferBytes"));
   spec->bufferCount = static_cast<size_t>(U64(o, "bufferCount"));
   spec->verify = o.Get("verify").ToBoolean();
+  spec->readBack = o.Get("readBack").ToBoolean();
+  if (o.Get("readBackDirect").IsBoolean()) spec->readBackDirect = o.Get("readBackDirect").ToBoolean();
   if (o.Get("checkpointExtents").IsNumber()) spec->checkpointExtents = U64(o, "checkpointExtents");
   if (o.Get("checkpointBytes").IsNumber()) spec->checkpointBytes = U64(o, "checkpointBytes");
   Napi::Array md = o.Get("metadata").As<Napi::Array>();  // [[key, value], ...]

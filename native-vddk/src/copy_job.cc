@@ -41,6 +41,8 @@ void CopyJob::Cancel() {
     cancelled_ = true;
   }
   cv_.notify_all();
+  { std::lock_guard<std::mutex> lock(vmu_); }  // a verifier between its check and its wait sees cancelled_
+  vcv_.notify_all();
   for (const auto& l : spec_->limiters) l->Wake();  // a writer may be waiting on a cap
 }
 
@@ -65,7 +67,7 @@ void CopyJob::Run() {
   const bool opened = sink->Open(error_);
   if (opened) transport_ = sink->Transport();
   if (opened && CheckCapacity(*sink) &&
-      (verify ? VerifyMetadata(*sink) : sink->WriteMetadata(spec_->metadata, error_))) {
+      (verify ? VerifyMetadata(*sink, error_) : sink->WriteMetadata(spec_->metadata, error_))) {
     for (const auto& path : spec_->sources) {
       int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) {
@@ -90,6 +92,7 @@ void CopyJob::Run() {
         free_.push_back(i);
       }
     }
+    if (!error_ && spec_->readBack) StartVerifier();
     if (!error_) {
       std::thread reader([this] { ReaderMain(); });
       const bool asyncCheckpoints = !verify && sink->ConcurrentFlush() && (spec_->checkpointExtents > 0 || spec_->checkpointBytes > 0);
@@ -115,12 +118,14 @@ void CopyJob::Run() {
       sink->Flush(flushErr);
       if (!error_ && flushErr) error_ = flushErr;
     }
+    FinishVerifier(!error_);
   }
   JobError closeErr;
   sink->Close(closeErr);
   if (!error_ && closeErr) error_ = closeErr;
   result_.transport = sink->Transport();
   result_.bytesDirect = sink->BytesDirect();
+  if (spec_->readBack) result_.bytesVerified = bytesReadBack_;
   result_.warnings = sink->TakeWarnings();
   result_.durationMs = static_cast<double>(NowNs() - startNs_) / 1e6;
   if (!error_) MaybeProgress(true);
@@ -134,8 +139,8 @@ void CopyJob::WriterLoop(Sink& sink) {
     Chunk c;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return cancelled_ || !full_.empty() || readerDone_; });
-      if (cancelled_) return;
+      cv_.wait(lock, [&] { return cancelled_ || stop_ || !full_.empty() || readerDone_; });
+      if (cancelled_ || stop_) return;  // stop_: the read-back failed
       if (full_.empty()) return;  // reader finished (or failed) and everything before it is written
       c = full_.front();
       full_.pop_front();
@@ -161,7 +166,7 @@ void CopyJob::WriterLoop(Sink& sink) {
         ok = false;
       }
       for (const auto& b : batch) {
-        ok = ok && VerifyChunk(b, bufs_[b.buf].get(), scratch_.get() + (b.targetOffset - c.targetOffset));
+        ok = ok && VerifyChunk(b, bufs_[b.buf].get(), scratch_.get() + (b.targetOffset - c.targetOffset), error_);
         ReleaseFree(b.buf);
         if (!ok) continue;
         result_.bytesVerified += b.len;
@@ -175,6 +180,7 @@ void CopyJob::WriterLoop(Sink& sink) {
     const bool ok = WriteBatch(sink, batch, zeroSkip);
     for (const auto& b : batch) ReleaseFree(b.buf);
     if (!ok || !TakeFlushed()) return;
+    if (spec_->readBack) unflushed_.insert(unflushed_.end(), batch.begin(), batch.end());
     for (const auto& b : batch) {
       bytesDone_ += b.len;
       result_.extentsWritten += b.ended;
@@ -283,12 +289,15 @@ bool CopyJob::MaybeCheckpoint(Sink& sink, const Chunk& c) {
   cpBytes_ = partial;
   cpExtents_ = 0;
   if (!async) {
+    HandToVerifier(std::move(unflushed_));
+    unflushed_.clear();
     MaybeProgress(true, static_cast<int64_t>(done), cpBytesDone_);
     return true;
   }
   {
     std::lock_guard<std::mutex> lock(fmu_);
-    flushWant_ = Checkpoint{done, cpBytesDone_};
+    flushWant_ = Checkpoint{done, cpBytesDone_, std::move(unflushed_)};
+    unflushed_.clear();
     flushWanted_ = flushBusy_ = true;
   }
   fcv_.notify_all();
@@ -303,11 +312,12 @@ void CopyJob::FlusherMain(Sink& sink) {
   for (;;) {
     fcv_.wait(lock, [&] { return flusherQuit_ || flushWanted_; });
     if (!flushWanted_) return;  // asked to quit, nothing pending
-    Checkpoint cp = flushWant_;
+    Checkpoint cp = std::move(flushWant_);
     flushWanted_ = false;
     lock.unlock();
     JobError err;
     const bool ok = sink.Flush(err);
+    if (ok) HandToVerifier(std::move(cp.written));
     lock.lock();
     flushBusy_ = false;
     if (!ok) {
@@ -349,7 +359,7 @@ bool CopyJob::TakeFlushed() {
 
 // Reads the chunk's range back from the target and compares it with the
 // source bytes (whose block checksum the reader verified).
-bool CopyJob::VerifyChunk(const Chunk& c, const uint8_t* want, const uint8_t* got) {
+bool CopyJob::VerifyChunk(const Chunk& c, const uint8_t* want, const uint8_t* got, JobError& err) const {
   if (std::memcmp(got, want, c.len) == 0) return true;
   size_t at = 0;
   while (at < c.len && got[at] == want[at]) at++;
@@ -362,27 +372,156 @@ bool CopyJob::VerifyChunk(const Chunk& c, const uint8_t* want, const uint8_t* go
                                        std::to_string(e.checkOffset + e.checkLength) + " of " +
                                        spec_->sources[e.source] + " (sha256 " + Hex(e.sha256, 32) + ")"
                                  : "; source " + spec_->sources[e.source] + " at byte " + std::to_string(srcOff);
-  error_.Set("VERIFY_MISMATCH", "the disk differs from the backup at byte " + std::to_string(diskOff) +
+  err.Set("VERIFY_MISMATCH", "the disk differs from the backup at byte " + std::to_string(diskOff) +
                                     " (extent " + std::to_string(ei) + ", disk bytes " +
                                     std::to_string(e.targetOffset) + ".." + std::to_string(e.targetOffset + e.length) +
                                     ")" + block);
   return false;
 }
 
-bool CopyJob::VerifyMetadata(Sink& sink) {
+bool CopyJob::VerifyMetadata(Sink& sink, JobError& err) const {
   if (spec_->metadata.empty()) return true;
   std::map<std::string, std::string> have;
-  if (!sink.ReadMetadata(have, error_)) return false;
+  if (!sink.ReadMetadata(have, err)) return false;
   for (const auto& kv : spec_->metadata) {
     auto it = have.find(kv.first);
     if (it == have.end() || it->second != kv.second) {
-      error_.Set("VERIFY_MISMATCH", "disk metadata " + kv.first + " is " +
+      err.Set("VERIFY_MISMATCH", "disk metadata " + kv.first + " is " +
                                         (it == have.end() ? std::string("missing") : "\"" + it->second + "\"") +
                                         ", the backup saved \"" + kv.second + "\"");
       return false;
     }
   }
   return true;
+}
+
+// Read-back while writing (spec readBack): the verifier thread reads back,
+// through a read-only sink of its own, the chunks each flush made durable
+// (gathered into one read of up to bufferBytes * queueDepth), reads what
+// they should hold from the sources again and compares. The writer never
+// waits for it; the copy ends once it has compared everything. Extents do
+// not overlap on the target (validated), so a range read back is final.
+bool CopyJob::StartVerifier() {
+  TargetSpec t = spec_->target;
+  t.direct = spec_->readBackDirect;
+  readSink_ = MakeSink(t, false);
+  if (!readSink_->Open(error_)) {
+    error_.message = "read-back: " + error_.message;
+    return false;
+  }
+  const size_t room = spec_->bufferBytes * std::max<size_t>(1, spec_->target.queueDepth);
+  scratch_.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, room)));
+  want_.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, room)));
+  if (!scratch_ || !want_) {
+    error_.Set("IO_ERROR", "out of memory for the read-back buffers");
+    return false;
+  }
+  Sink* s = readSink_.get();
+  verifier_ = std::thread([this, s] { VerifierMain(*s); });
+  return true;
+}
+
+void CopyJob::HandToVerifier(std::vector<Chunk> written) {
+  if (!spec_->readBack || written.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(vmu_);
+    durable_.insert(durable_.end(), written.begin(), written.end());
+  }
+  vcv_.notify_all();
+}
+
+// The end of the copy: everything written is durable (the final flush
+// returned), so the rest goes to the verifier and the copy waits for it;
+// after a failure the verifier just stops.
+void CopyJob::FinishVerifier(bool allWritten) {
+  if (!verifier_.joinable()) return;
+  if (allWritten) HandToVerifier(std::move(unflushed_));
+  {
+    std::lock_guard<std::mutex> lock(vmu_);
+    if (allWritten) durableDone_ = true;
+    else verifierQuit_ = true;
+  }
+  vcv_.notify_all();
+  verifier_.join();
+  JobError closeErr;
+  readSink_->Close(closeErr);
+  if (!error_ && verifyErr_) error_ = verifyErr_;
+}
+
+// Caps for the read-back (every byte read back passes them, as in verify);
+// false once the copy stops.
+bool CopyJob::ThrottleBackground(size_t len) {
+  for (const auto& l : spec_->limiters) {
+    for (;;) {
+      RateLimiter::Outcome o = l->Acquire(len, cancelled_, 100ull * 1000000);
+      if (o == RateLimiter::Outcome::kPassed) break;
+      if (o == RateLimiter::Outcome::kStopped) return false;
+      std::lock_guard<std::mutex> lock(vmu_);
+      if (verifierQuit_) return false;
+    }
+  }
+  return true;
+}
+
+// What chunk c should hold, read from the sources again: the extents in it
+// follow each other on the target.
+bool CopyJob::FillFromSource(const Chunk& c, uint8_t* dst, JobError& err) const {
+  uint64_t at = c.targetOffset;
+  const uint64_t end = c.targetOffset + c.len;
+  for (uint32_t i = c.firstExtent; i <= c.extent && at < end; i++) {
+    const auto& e = spec_->extents[i];
+    if (e.targetOffset + e.length <= at) continue;
+    const uint64_t to = std::min(end, e.targetOffset + e.length);
+    if (!ReadFully(fds_[e.source], e.sourceOffset + (at - e.targetOffset), dst + (at - c.targetOffset),
+                   static_cast<size_t>(to - at), i, err))
+      return false;
+    at = to;
+  }
+  return true;
+}
+
+void CopyJob::VerifierMain(Sink& sink) {
+  JobError err;
+  const size_t room = spec_->bufferBytes * std::max<size_t>(1, spec_->target.queueDepth);
+  for (;;) {
+    std::vector<Chunk> batch;
+    {
+      std::unique_lock<std::mutex> lock(vmu_);
+      vcv_.wait(lock, [&] { return verifierQuit_ || cancelled_ || !durable_.empty() || durableDone_; });
+      if (verifierQuit_ || cancelled_) return;
+      if (durable_.empty()) break;  // all of it read back and equal
+      size_t len = 0;
+      do {
+        len += durable_.front().len;
+        batch.push_back(durable_.front());
+        durable_.pop_front();
+      } while (!durable_.empty() && durable_.front().targetOffset == batch.back().targetOffset + batch.back().len &&
+               len + durable_.front().len <= room);
+    }
+    bool ok = true;
+    for (const auto& c : batch)
+      if (!ThrottleBackground(c.len)) return;
+    const Chunk& first = batch.front();
+    const uint64_t len = batch.back().targetOffset + batch.back().len - first.targetOffset;
+    if (!sink.Read(first.targetOffset, scratch_.get(), static_cast<size_t>(len), err)) {
+      err.message = "read-back of " + ExtentsOf(first, batch.back()) + ": " + err.message;
+      break;
+    }
+    for (const auto& c : batch) {
+      uint8_t* want = want_.get() + (c.targetOffset - first.targetOffset);
+      if (!(ok = FillFromSource(c, want, err) && VerifyChunk(c, want, scratch_.get() + (c.targetOffset - first.targetOffset), err))) break;
+      bytesReadBack_ += c.len;
+    }
+    if (!ok) break;
+  }
+  if (!err) VerifyMetadata(sink, err);
+  if (!err) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    verifyErr_ = err;
+    stop_ = true;  // the reader and the writer stop: the copy fails with this error
+  }
+  cv_.notify_all();
 }
 
 void CopyJob::MaybeProgress(bool force, int64_t checkpointExtents, uint64_t checkpointBytes) {
@@ -396,6 +535,7 @@ void CopyJob::MaybeProgress(bool force, int64_t checkpointExtents, uint64_t chec
   p.bytesTotal = bytesTotal_;
   p.extentsDone = result_.extentsWritten;
   p.rateBytesPerSec = secs > 0 ? bytesDone_ / secs : 0;
+  if (spec_->readBack) p.bytesVerified = static_cast<int64_t>(bytesReadBack_.load());
   if (checkpointExtents >= 0) {
     p.checkpointExtents = checkpointExtents;
     p.checkpointBytes = checkpointBytes;
@@ -438,7 +578,7 @@ void CopyJob::ReleaseFree(size_t buf) {
   cv_.notify_all();
 }
 
-bool CopyJob::ReadFully(int fd, uint64_t off, uint8_t* dst, size_t len, uint32_t extent, JobError& err) {
+bool CopyJob::ReadFully(int fd, uint64_t off, uint8_t* dst, size_t len, uint32_t extent, JobError& err) const {
   size_t done = 0;
   while (done < len) {
     ssize_t n = ::pread(fd, dst + done, len - done, static_cast<off_t>(off + done));

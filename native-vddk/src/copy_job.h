@@ -57,7 +57,7 @@ class CopyJob {
   };
 
   void ReaderMain();
-  bool ReadFully(int fd, uint64_t off, uint8_t* dst, size_t len, uint32_t extent, JobError& err);
+  bool ReadFully(int fd, uint64_t off, uint8_t* dst, size_t len, uint32_t extent, JobError& err) const;
   bool VerifyCheck(uint32_t index, int fd, size_t buf, JobError& err);
   bool CheckDigest(uint32_t index, const uint8_t got[32], JobError& err);
   bool AcquireFree(size_t& buf);
@@ -65,8 +65,16 @@ class CopyJob {
   bool Stopping() const { return cancelled_.load() || stop_.load(); }
   void WriterLoop(Sink& sink);
   bool CheckCapacity(const Sink& sink);
-  bool VerifyChunk(const Chunk& c, const uint8_t* want, const uint8_t* got);
-  bool VerifyMetadata(Sink& sink);
+  bool VerifyChunk(const Chunk& c, const uint8_t* want, const uint8_t* got, JobError& err) const;
+  bool VerifyMetadata(Sink& sink, JobError& err) const;
+  // Read-back while writing (spec readBack): chunks written, handed to the
+  // verifier thread once a flush made them durable.
+  bool StartVerifier();
+  void HandToVerifier(std::vector<Chunk> written);
+  void FinishVerifier(bool allWritten);
+  void VerifierMain(Sink& sink);
+  bool FillFromSource(const Chunk& c, uint8_t* dst, JobError& err) const;
+  bool ThrottleBackground(size_t len);
   void MaybeProgress(bool force, int64_t checkpointExtents = -1, uint64_t checkpointBytes = 0);
   void FlusherMain(Sink& sink);
   void StopFlusher();
@@ -106,6 +114,7 @@ class CopyJob {
   // a checkpoint over when the flusher is free, and reports it once flushed.
   struct Checkpoint {
     uint64_t extents = 0, bytes = 0;
+    std::vector<Chunk> written;  // readBack: what the flush makes durable
   };
   std::thread flusher_;
   std::mutex fmu_;
@@ -114,6 +123,18 @@ class CopyJob {
   Checkpoint flushWant_, flushed_;
   JobError flushErr_;
   std::string transport_;
+  // readBack: written since the last flush was handed over (writer), and
+  // the verifier's queue of durable chunks, its buffers and its error.
+  std::vector<Chunk> unflushed_;
+  std::unique_ptr<Sink> readSink_;
+  std::thread verifier_;
+  std::mutex vmu_;
+  std::condition_variable vcv_;
+  std::deque<Chunk> durable_;
+  bool durableDone_ = false, verifierQuit_ = false;
+  JobError verifyErr_;
+  std::unique_ptr<uint8_t, FreeDeleter> want_;  // readBack: the source bytes of a read-back batch
+  std::atomic<uint64_t> bytesReadBack_{0};
 };
 
 }  // namespace vmrestore

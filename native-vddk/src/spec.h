@@ -66,6 +66,13 @@ struct CopySpec {
   // Verify instead of write: read each extent back from the target (opened
   // read-only) and compare it with the source bytes; metadata is compared too.
   bool verify = false;
+  // Read back while writing (file targets; extents that do not overlap on
+  // the target): once a flush made a range durable, a thread of its own
+  // reads it back (O_DIRECT unless readBackDirect is false) and compares it
+  // with the source bytes; the copy ends once all of it compared equal, and
+  // metadata is compared too.
+  bool readBack = false;
+  bool readBackDirect = true;
   // Byte-rate caps this job obeys (its own maxBytesPerSec and any shared
   // limiters); every byte written (or read back, in verify) passes them all.
   // Empty: the writer never looks at a limiter.
@@ -81,7 +88,7 @@ struct CopyResult {
   uint64_t bytesWritten = 0;
   uint64_t bytesSkipped = 0;
   uint64_t extentsWritten = 0;
-  uint64_t bytesVerified = 0;
+  uint64_t bytesVerified = 0;  // verify, or readBack: bytes read back and found equal
   uint64_t bytesDirect = 0;  // file target: bytes written or read back with O_DIRECT (the page cache bypassed)
   std::string transport;
   double durationMs = 0;
@@ -105,6 +112,7 @@ struct Progress {
   int64_t checkpointExtents = -1;
   uint64_t checkpointBytes = 0;
   std::string transport;  // the target's transport, once it is open
+  int64_t bytesVerified = -1;  // readBack: bytes read back and found equal so far; -1: not a readBack copy
 };
 
 }  // namespace vmrestore

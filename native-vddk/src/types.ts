@@ -71,6 +71,8 @@ export interface CopyProgress {
   bytesTotal: number;
   extentsDone: number;
   rateBytesPerSec: number;
+  /** With `readBack`: the bytes read back and found equal so far (behind `bytesDone`). */
+  bytesVerified?: number;
   /**
    * Present on a durable checkpoint (see CopyOptions.checkpoint): every
    * extent before `extentsDone` is written and flushed to the target
@@ -100,7 +102,19 @@ export interface CopyOptions {
    */
   verify?: boolean;
   /**
-   * Cap on the bytes this copy writes (or reads back, with `verify`) per
+   * Read back while writing (a `file` target, extents that do not overlap on
+   * the target): each range, once a flush made it durable (a checkpoint, or
+   * the copy's end), is read back by a thread of its own and compared with
+   * the source bytes while the copy writes on; `writeMetadata` is compared
+   * at the end. The copy resolves once all of it compared equal
+   * (`bytesVerified`), and fails with VERIFY_MISMATCH as `verify` would.
+   * The read-back uses O_DIRECT where the file system allows it, so it
+   * checks what the storage holds; `{ direct: false }` reads through the
+   * page cache. Not with `verify`.
+   */
+  readBack?: boolean | { direct?: boolean };
+  /**
+   * Cap on the bytes this copy writes (or reads back, with `verify` or `readBack`) per
    * second, fixed for its life; 0 or absent = unlimited. Zero buffers
    * skipped on a fresh file target are not counted.
    */
@@ -134,7 +148,7 @@ export interface CopyResult {
   bytesWritten: number;
   bytesSkipped: number;
   extentsWritten: number;
-  /** verify: bytes read back and found equal (bytesWritten is then 0). */
+  /** verify (bytesWritten is then 0) or readBack: bytes read back and found equal. */
   bytesVerified: number;
   /** File target: bytes written (or read back, in verify) with direct I/O; the rest went through the page cache. */
   bytesDirect: number;

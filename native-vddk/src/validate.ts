@@ -211,6 +211,17 @@ export function checkCopy(opts: CopyOptions): Record<string, unknown> {
     }
   }
   if (opts.verify !== undefined && typeof opts.verify !== 'boolean') fail(fn, 'verify', 'a boolean', opts.verify);
+  if (opts.readBack !== undefined) {
+    if (typeof opts.readBack !== 'boolean' && !(isObject(opts.readBack) && (opts.readBack.direct === undefined || typeof opts.readBack.direct === 'boolean'))) {
+      fail(fn, 'readBack', 'a boolean or { direct?: boolean }', opts.readBack);
+    }
+    if (opts.readBack !== false) {
+      if (opts.verify === true) fail(fn, 'readBack', 'absent with verify (a verify writes nothing to read back)', opts.readBack);
+      if (target.kind !== 'file') fail(fn, 'readBack', 'absent unless target.kind is "file" (verify a VDDK target after the copy)', opts.readBack);
+      const overlap = firstOverlap(ex as Array<{ targetOffset: number; length: number }>);
+      if (overlap) fail(fn, 'extents', 'extents that do not overlap on the target, with readBack (a later write would change a range already read back)', overlap);
+    }
+  }
   const maxBytesPerSec = opts.maxBytesPerSec === undefined ? 0 : checkRate(fn, 'maxBytesPerSec', opts.maxBytesPerSec);
   const rateLimiters = checkLimiters(fn, opts.rateLimiter);
   const checkpoint: Record<string, number> = {};
@@ -227,7 +238,20 @@ export function checkCopy(opts: CopyOptions): Record<string, unknown> {
   return {
     sources: [...sources], extents: ex, target, progressIntervalMs, bufferBytes, bufferCount: bufferCountFor(target), metadata,
     verify: opts.verify === true, maxBytesPerSec, rateLimiters, ...checkpoint,
+    ...(opts.readBack !== undefined && opts.readBack !== false
+      ? { readBack: true, readBackDirect: typeof opts.readBack === 'object' ? opts.readBack.direct !== false : true }
+      : {}),
   };
+}
+
+/** The first two extents that share a target byte ("extents[i] and extents[j]"), or null. */
+function firstOverlap(extents: Array<{ targetOffset: number; length: number }>): string | null {
+  const order = extents.map((_, i) => i).sort((a, b) => extents[a]!.targetOffset - extents[b]!.targetOffset);
+  for (let k = 1; k < order.length; k++) {
+    const prev = extents[order[k - 1]!]!;
+    if (extents[order[k]!]!.targetOffset < prev.targetOffset + prev.length) return `extents[${order[k - 1]}] and extents[${order[k]}]`;
+  }
+  return null;
 }
 
 /** The ring: 4 buffers, and one more for each buffer of depth a file target gathers beyond the first. */

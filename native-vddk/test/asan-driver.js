@@ -53,6 +53,21 @@ async function main() {
     assert.ok(checkpoints > 0);
     assert.equal((await copy({ sources: [srcPath], extents: packed, target: { kind: 'file', path: desc }, verify: true })).bytesVerified, 8 * MiB);
 
+    // Read-back while writing: a success, a difference (a "fresh" target that is not), a cancel.
+    const rb = await copy({ sources: [srcPath], extents: packed, target: { kind: 'file', path: desc, queueDepth: 4 }, bufferBytes: 256 * 1024,
+      checkpoint: { everyExtents: 8 }, readBack: true, writeMetadata: { uuid: '60 00' } });
+    assert.equal(rb.bytesVerified, 8 * MiB);
+    const stale = path.join(dir, 'stale.raw');
+    fs.writeFileSync(stale, Buffer.alloc(8 * MiB, 0xee));
+    const zeros = path.join(dir, 'zeros');
+    fs.writeFileSync(zeros, Buffer.alloc(8 * MiB));
+    await assert.rejects(copy({ sources: [zeros], extents: [{ source: 0, sourceOffset: 0, targetOffset: 0, length: 8 * MiB }],
+      target: { kind: 'file', path: stale, fresh: true }, bufferBytes: 64 * 1024, checkpoint: { everyBytes: 1024 * 1024 }, readBack: true }), { code: 'VERIFY_MISMATCH' });
+    const rbAbort = new AbortController();
+    await assert.rejects(copy({ sources: [srcPath], extents: packed, target: { kind: 'file', path: desc }, bufferBytes: 64 * 1024,
+      checkpoint: { everyExtents: 2 }, readBack: true, maxBytesPerSec: 1024 * 1024, progressIntervalMs: 0, signal: rbAbort.signal,
+      onProgress: (p) => p.bytesVerified > 0 && rbAbort.abort() }), { code: 'CANCELLED' });
+
     await assert.rejects(copy({
       sources: [srcPath],
       extents: [{ source: 0, sourceOffset: 0, targetOffset: 0, length: 1024, check: { offset: 0, length: 1024, sha256: '00'.repeat(32) } }],

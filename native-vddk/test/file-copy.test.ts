@@ -277,6 +277,64 @@ describe('verify: read back through the target and compare', () => {
   });
 });
 
+describe('readBack: each durable range read back and compared while the copy writes on', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tmpDir();
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('verifies every byte written and the metadata, the read-back running behind the writes, direct or not', async () => {
+    const capacity = 16 * MiB;
+    const src = writeSource(path.join(dir, 'src.bin'), 8 * MiB);
+    // Whole blocks packed into gathered writes, and small pieces apart from them: disjoint on the target.
+    const extents: Parameters<typeof copy>[0]['extents'] = [];
+    for (let i = 0; i < 6; i++) extents.push({ source: 0, sourceOffset: ((i * 3) % 8) * MiB, targetOffset: i * MiB, length: MiB });
+    for (let i = 0; i < 20; i++) extents.push({ source: 0, sourceOffset: 1024 * (7 + 5 * i), targetOffset: 8 * MiB + i * 256 * 1024, length: 1024 * (1 + 7 * i) });
+    const expected = Buffer.alloc(capacity);
+    for (const e of extents) src.copy(expected, e.targetOffset, e.sourceOffset, e.sourceOffset + e.length);
+    const total = extents.reduce((n, e) => n + e.length, 0);
+    for (const readBack of [true, { direct: false }] as const) {
+      const desc = makeDisk(dir, `rb${JSON.stringify(readBack).length}`, capacity);
+      const seen: CopyProgress[] = [];
+      const r = await copy({
+        sources: [path.join(dir, 'src.bin')],
+        extents,
+        target: { kind: 'file', path: desc, queueDepth: 4 },
+        bufferBytes: 256 * 1024,
+        writeMetadata: { adapterType: 'pvscsi' },
+        checkpoint: { everyBytes: 256 * 1024 },
+        maxBytesPerSec: 16 * MiB, // writes and read-backs share it: the copy lasts long enough to see both at once
+        progressIntervalMs: 0,
+        readBack,
+        onProgress: (p) => seen.push(p),
+      });
+      expect(fs.readFileSync(flatOf(desc)).equals(expected)).toBe(true);
+      expect([r.bytesWritten, r.bytesVerified]).toEqual([total, total]);
+      expect(seen.every((p) => p.bytesVerified !== undefined && p.bytesVerified <= p.bytesDone)).toBe(true);
+      // Read back while the copy was still writing, not only after it.
+      expect(seen.some((p) => p.bytesVerified! > 0 && p.bytesDone < total)).toBe(true);
+      expect(seen.at(-1)!.bytesVerified).toBe(total);
+    }
+  });
+
+  it('fails with VERIFY_MISMATCH at the first byte that reads back otherwise (a "fresh" target that was not)', async () => {
+    // Zero granules of a fresh target are skipped (it reads as zeros already): here it does not.
+    const src = Buffer.alloc(4 * MiB, 0x5a);
+    src.fill(0, MiB + 128 * 1024, MiB + 192 * 1024);
+    fs.writeFileSync(path.join(dir, 'src.bin'), src);
+    const raw = path.join(dir, 'stale.raw');
+    fs.writeFileSync(raw, Buffer.alloc(4 * MiB, 0xee));
+    const job = { sources: [path.join(dir, 'src.bin')], extents: [{ source: 0, sourceOffset: 0, targetOffset: 0, length: 4 * MiB }], target: { kind: 'file' as const, path: raw, fresh: true } };
+    const err = await copy({ ...job, readBack: true, checkpoint: { everyBytes: MiB } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'VERIFY_MISMATCH', message: expect.stringContaining(`differs from the backup at byte ${MiB + 128 * 1024} (extent 0`) });
+    // Without the read-back the same copy succeeds and leaves the stale bytes.
+    const r = await copy(job);
+    expect(r.bytesSkipped).toBe(64 * 1024);
+    expect(fs.readFileSync(raw).subarray(MiB + 128 * 1024, MiB + 192 * 1024).every((b) => b === 0xee)).toBe(true);
+  });
+});
+
 describe('block checks: the SHA-256 of any length matches node:crypto (SHA extensions or portable code)', () => {
   it('accepts checks of many lengths computed by node:crypto, refuses a wrong one', async () => {
     const dir = tmpDir();

@@ -62,6 +62,13 @@ describe('argument validation', () => {
     [{ sources: ['/s'], extents: [], target, checkpoint: { everyExtents: 0 } }, 'copy(): checkpoint.everyExtents must be a whole number >= 1, got 0'],
     [{ sources: ['/s'], extents: [], target, checkpoint: { everyBytes: 1.5 } }, 'copy(): checkpoint.everyBytes must be a whole number >= 1, got 1.5'],
     [{ sources: ['/s'], extents: [], target, verify: true, checkpoint: { everyExtents: 1 } }, 'copy(): checkpoint must be absent with verify (a verify writes nothing to make durable), got an object'],
+    [{ sources: ['/s'], extents: [], target, verify: true, readBack: true }, 'copy(): readBack must be absent with verify (a verify writes nothing to read back), got true'],
+    [{ sources: ['/s'], extents: [], target: vddk, readBack: {} }, 'copy(): readBack must be absent unless target.kind is "file" (verify a VDDK target after the copy), got an object'],
+    [{ sources: ['/s'], extents: [], target, readBack: { direct: 1 } }, 'copy(): readBack must be a boolean or { direct?: boolean }, got an object'],
+    [
+      { sources: ['/s'], extents: [{ ...ok, length: 2048 }, { ...ok, targetOffset: 4096 }, { ...ok, targetOffset: 1024 }], target, readBack: true },
+      'copy(): extents must be extents that do not overlap on the target, with readBack (a later write would change a range already read back), got "extents[0] and extents[2]"',
+    ],
     [{ sources: ['/s'], extents: [], target: { ...target, flushBehind: -1 } }, 'copy(): target.flushBehind must be a whole number of bytes >= 0, got -1'],
   ])('rejects %j with INVALID_ARG', async (opts, message) => {
     const err = await rejection(opts);

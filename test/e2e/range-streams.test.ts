@@ -52,13 +52,17 @@ it('writes each large disk in three ranges at once, byte for byte', async () => 
   const ref = await vm('DC0_H0_VM0');
   const chain = await renv.backupFor(ref.value, 'streams-vm', { incrementals: 2, seed: 31 });
   worker = await startWorkerProcess(renv.env);
-  const created = await http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source: { vm: 'streams-vm', point: 'p2' }, target: { vm: ref.value }, options: { transports: ['file'] } });
+  const created = await http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source: { vm: 'streams-vm', point: 'p2' }, target: { vm: ref.value }, options: { transports: ['file'], verify: true } });
   const done = await ended(created.body.id, 90_000);
   expect([done.state, done.error]).toEqual(['succeeded', null]);
   const write = done.steps.find((s: any) => s.name === 'write_disks').result;
   expect(write.disks.map((d: any) => d.streams)).toEqual(write.disks.map(() => 3));
   // Several copies at once: through the page cache under VMRESTORE_FILE_DIRECT_IO=auto.
   expect(write.disks.map((d: any) => d.directBytes)).toEqual(write.disks.map(() => 0));
+  // verify: every range read back while it was written; verify_disks reads nothing again.
+  expect(write.disks.map((d: any) => [d.verified, d.readBackBytes])).toEqual(write.disks.map((d: any) => [true, d.bytes]));
+  const verify = done.steps.find((s: any) => s.name === 'verify_disks').result;
+  expect(verify.disks.map((d: any) => [d.key, d.whileWriting, d.bytesVerified])).toEqual(write.disks.map((d: any) => [d.key, true, d.bytes]));
   await expectPoint(ref, chain, 'p2');
   await stop(worker);
   worker = undefined;
@@ -69,7 +73,7 @@ it('resumes every range from its own checkpoint after the worker is killed mid-w
   const chain = await renv.backupFor(ref.value, 'streams-crash', { incrementals: 2, seed: 32 });
   worker = await startWorkerProcess(renv.env);
   // 4 MiB/s for the job: the write of its disks takes seconds, checkpointed every 2 extents per range.
-  const created = await http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source: { vm: 'streams-crash', point: 'p2' }, target: { vm: ref.value }, options: { transports: ['file'], maxMBps: 4 } });
+  const created = await http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source: { vm: 'streams-crash', point: 'p2' }, target: { vm: ref.value }, options: { transports: ['file'], maxMBps: 4, verify: true } });
   const id = created.body.id;
   // Killed once every range of a disk has moved past its start.
   const ranged = async () => {
@@ -89,5 +93,9 @@ it('resumes every range from its own checkpoint after the worker is killed mid-w
   expect(disk.streams).toBe(3);
   expect(disk.resumedBytes).toBeGreaterThanOrEqual(Number(before.bytesDone));
   expect(disk.resumedBytes).toBeGreaterThan(0);
+  // Its read-back while writing covered only this run's part: verify_disks read the whole disk back.
+  expect([disk.verified, disk.readBackBytes]).toEqual([false, disk.bytes - disk.resumedBytes]);
+  const verified = done.steps.find((s: any) => s.name === 'verify_disks').result.disks.find((d: any) => d.key === before.diskKey);
+  expect([verified.whileWriting, verified.bytesVerified]).toEqual([undefined, disk.bytes]);
   await expectPoint(ref, chain, 'p2');
 }, 180_000);

@@ -115,8 +115,13 @@ it('in place with verify: true, through the file target; the report shows the re
   const job = await ended((await http('POST', '/v1/restores', '/v1/restores', { kind: 'in_place', vcenter: renv.vcenterName, source: { vm: 'vr-inplace', point: 'p1' }, target: { vm: h0vm1 }, options: { transports: ['file'], verify: true } })).body.id);
   expect([job.state, job.error]).toEqual(['succeeded', null]);
   expect(step(job, 'verify_disks').result.bytes).toBe(step(job, 'write_disks').result.bytes);
+  // A file target is read back while it is written: verify_disks reads nothing again.
+  const written = step(job, 'write_disks').result.disks;
+  expect(written.map((d: any) => [d.verified, d.readBackBytes])).toEqual(written.map((d: any) => [true, d.bytes]));
+  expect(step(job, 'verify_disks').result.disks.every((d: any) => d.whileWriting === true)).toBe(true);
   const { body } = await http('GET', `/v1/restores/${job.id}/report`, '/v1/restores/{id}/report');
   expect(body.report).toMatchObject({ job: { kind: 'in_place' }, target: { vm: h0vm1 }, verification: { backupCheckedBeforeWrite: { bytes: expect.any(Number) }, readBack: { result: 'identical' } } });
+  expect(body.report.disks.map((d: any) => d.readBack)).toEqual(written.map((d: any) => ({ verified: true, bytes: d.bytes, transport: 'file', whileWriting: true })));
   expect(c0.points).toHaveLength(2);
 });
 

@@ -64,7 +64,7 @@ export function buildRestoreReport(input: ReportInput): Obj {
         backupBlocks: d.blocks ?? null,
         backupBlockSha256Digest: d.blockSha256Digest ?? null,
         planDigest: d.planDigest ?? null,
-        readBack: rb ? { verified: true, bytes: rb.bytesVerified, transport: rb.transport ?? null } : { verified: false },
+        readBack: rb ? { verified: true, bytes: rb.bytesVerified, transport: rb.transport ?? null, whileWriting: rb.whileWriting === true } : { verified: false },
       };
     }),
     verification: {

@@ -282,6 +282,7 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
           zeroFill: true,
           fresh: false,
           disks: resolved(ctx),
+          readBack: Boolean(req.options.verify),
         }));
       },
     };
@@ -472,6 +473,12 @@ export interface WriteAllOptions {
   slot?: WriteSlot;
   /** Metadata to write per saved disk key (R2: VixDiskLib_WriteMetadata), VDDK keys without "ddb.". */
   metadata?: Map<number, Record<string, string>>;
+  /**
+   * A verified restore: a `file` target whose writes do not overlap is read
+   * back while it is written (the addon's readBack), and a disk written
+   * whole in this step is then not read again by verify_disks.
+   */
+  readBack?: boolean;
 }
 
 /**
@@ -566,6 +573,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     let metadataWritten = Boolean(cp?.state?.metadataWritten);
     let copyMs = 0;
     let directBytes = 0;
+    let readBackBytes = 0;
     const n = writes.extents.length;
     const at = prefixBytes(writes.extents);
     // The rest of the disk in one copy, or in ranges each written by a copy
@@ -578,6 +586,11 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     const multi = ranges.length > 1;
     if (target.kind === 'file') target.direct = directWrites(deps, Math.min(perDisk.length, deps.config.restore.diskParallelism) * ranges.length);
     const resumedBytes = ranges.length ? bytesWritten(at, ranges) : at[next]!;
+    // Read back while writing: later writes never change a range read back (disjoint extents), so
+    // what is compared is the disk's final content; it verifies the whole disk only if this step
+    // writes all of it (metadata included).
+    const readBack = Boolean(o.readBack) && target.kind === 'file' && disjoint(writes.extents);
+    const verifiesWhole = readBack && resumedBytes === 0 && !(metadata && metadataWritten);
     committed.set(key, resumedBytes);
     let prepared = Boolean(cp?.state?.prepared);
     // Checkpoints are saved one after another; a save that fails (Postgres
@@ -615,6 +628,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
           signal: AbortSignal.any([o.slot?.signal ?? ctx.signal, stopAll.signal]),
           ...(o.slot?.rateLimiters.length ? { rateLimiter: o.slot.rateLimiters } : {}),
           ...(opts.withMetadata ? { writeMetadata: metadata! } : {}),
+          ...(readBack ? { readBack: { direct: deps.config.restore.fileDirectIo !== 'off' } } : {}),
           checkpoint: { everyExtents: batch, everyBytes: CHECKPOINT_BYTES },
           onProgress: (pr) => {
             if (pr.checkpoint) {
@@ -639,6 +653,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       pinned = pinned ?? res.transport;
       copyMs += res.durationMs;
       directBytes += res.bytesDirect;
+      readBackBytes += res.bytesVerified;
     };
     if (target.kind === 'vddk') target.transports = pinFor(allowed, transport ?? pinned);
     try {
@@ -690,6 +705,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
       streams: Math.max(1, ranges.length),
       copyMs: Math.round(copyMs),
       ...(target.kind === 'file' ? { directBytes } : {}),
+      ...(readBack ? { readBackBytes, verified: verifiesWhole } : {}),
       ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}),
     };
   };
@@ -729,7 +745,9 @@ export async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) 
  * A verified restore: reads every written area of every disk back through
  * the same target (transport and snapshot as the writes) and compares it
  * with the backup, block checksums checked as it reads. Read-only; a
- * resumed job verifies again from the start.
+ * resumed job verifies again from the start. A disk write_disks already
+ * read back whole while writing it (`verified` in its result) is not read
+ * again.
  */
 export async function verifyAllDisks(
   deps: RestoreDeps,
@@ -737,8 +755,16 @@ export async function verifyAllDisks(
   o: Pick<WriteAllOptions, 'pre' | 'vm' | 'source' | 'zeroFill' | 'disks' | 'metadata' | 'within' | 'slot'>,
 ): Promise<Record<string, unknown>> {
   const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
+  const written = ((ctx.results.write_disks as { disks?: Array<Record<string, unknown>> } | undefined)?.disks ?? []).filter((d) => d.verified === true);
+  const whileWriting = new Map(written.map((d) => [d.key as number, { key: d.key, file: d.file, transport: d.transport, bytesVerified: d.readBackBytes, whileWriting: true }]));
+  if (o.disks.every((d) => whileWriting.has(d.savedKey))) {
+    const disks = [...whileWriting.values()];
+    return { verified: true, disks, bytes: disks.reduce((s, d) => s + (d.bytesVerified as number), 0) };
+  }
   // Backward order: the disk's final content, each sector once (forward writes overlap).
-  const { work, perDisk } = await planDiskWrites(deps, ctx, { ...o, order: 'backward' });
+  const planned = await planDiskWrites(deps, ctx, { ...o, order: 'backward' });
+  const work = planned.work;
+  const perDisk = planned.perDisk.filter((d) => !whileWriting.has(d.key));
   const creds = o.pre.target === 'vddk' ? await credentialsFor(deps, ctx.db, ctx.job) : null;
   const pinned = await pinnedTransport(ctx);
   const verifyDisk = async ({ key, writes }: { key: number; writes: DiskWrites }): Promise<Record<string, unknown>> => {
@@ -764,8 +790,10 @@ export async function verifyAllDisks(
     ).catch((e) => Promise.reject(fromVddk(e, `disk ${key} (${disk.fileName}): `)));
     return { key, file: disk.fileName, transport: res.transport, bytesVerified: res.bytesVerified, extents: writes.extents.length, durationMs: Math.round(res.durationMs), ...(metadata ? { metadataKeys: Object.keys(metadata).length } : {}) };
   };
-  const out = await mapLimited(perDisk, deps.config.restore.diskParallelism, verifyDisk);
+  const read = await mapLimited(perDisk, deps.config.restore.diskParallelism, verifyDisk);
   await rm(work, { recursive: true, force: true });
+  const byKey = new Map(read.map((d) => [d.key, d]));
+  const out = planned.perDisk.map((d) => byKey.get(d.key) ?? whileWriting.get(d.key)!);
   return { verified: true, disks: out, bytes: out.reduce((s, d) => s + (d.bytesVerified as number), 0) };
 }
 

@@ -131,6 +131,7 @@ export function newVmPlan(deps: RestoreDeps): PlanFactory {
           fresh: true,
           disks: resolved,
           metadata,
+          readBack: Boolean(req.options.verify),
         }));
       },
     };
