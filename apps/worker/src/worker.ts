@@ -14,7 +14,7 @@ import {
   type QueuePayloads,
 } from '@vmrestore/core';
 import type { PlanRegistry } from './plan';
-import { runJob, type Notify } from './runner';
+import { runJob, warmUp, type Notify } from './runner';
 import { startOrphanSweeper } from './orphans';
 import { reconcileQueue } from './reconcile';
 
@@ -39,6 +39,7 @@ type Handler = (job: Job<QueuePayloads['restore']>, token: string | undefined) =
 export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const { config, plans, log } = opts;
   const db = createDb(config.databaseUrl);
+  await warmUp(db);
   const connection = createRedis(config.redisUrl, 'worker');
   const producer = createRedis(config.redisUrl, 'producer');
   const queue = createRestoreQueue(producer, config);
