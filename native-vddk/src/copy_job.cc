@@ -180,10 +180,10 @@ void CopyJob::WriterLoop(Sink& sink) {
     const bool ok = WriteBatch(sink, batch, zeroSkip);
     for (const auto& b : batch) ReleaseFree(b.buf);
     if (!ok || !TakeFlushed()) return;
-    if (spec_->readBack) unflushed_.insert(unflushed_.end(), batch.begin(), batch.end());
     for (const auto& b : batch) {
       bytesDone_ += b.len;
       result_.extentsWritten += b.ended;
+      if (spec_->readBack) unflushed_.push_back(b);  // counted before a flush can hand it over
       if (!MaybeCheckpoint(sink, b)) return;
     }
     MaybeProgress(false);
@@ -373,9 +373,9 @@ bool CopyJob::VerifyChunk(const Chunk& c, const uint8_t* want, const uint8_t* go
                                        spec_->sources[e.source] + " (sha256 " + Hex(e.sha256, 32) + ")"
                                  : "; source " + spec_->sources[e.source] + " at byte " + std::to_string(srcOff);
   err.Set("VERIFY_MISMATCH", "the disk differs from the backup at byte " + std::to_string(diskOff) +
-                                    " (extent " + std::to_string(ei) + ", disk bytes " +
-                                    std::to_string(e.targetOffset) + ".." + std::to_string(e.targetOffset + e.length) +
-                                    ")" + block);
+                                 " (extent " + std::to_string(ei) + ", disk bytes " +
+                                 std::to_string(e.targetOffset) + ".." + std::to_string(e.targetOffset + e.length) +
+                                 ")" + block);
   return false;
 }
 
@@ -387,8 +387,8 @@ bool CopyJob::VerifyMetadata(Sink& sink, JobError& err) const {
     auto it = have.find(kv.first);
     if (it == have.end() || it->second != kv.second) {
       err.Set("VERIFY_MISMATCH", "disk metadata " + kv.first + " is " +
-                                        (it == have.end() ? std::string("missing") : "\"" + it->second + "\"") +
-                                        ", the backup saved \"" + kv.second + "\"");
+                                     (it == have.end() ? std::string("missing") : "\"" + it->second + "\"") +
+                                     ", the backup saved \"" + kv.second + "\"");
       return false;
     }
   }
@@ -397,10 +397,17 @@ bool CopyJob::VerifyMetadata(Sink& sink, JobError& err) const {
 
 // Read-back while writing (spec readBack): the verifier thread reads back,
 // through a read-only sink of its own, the chunks each flush made durable
-// (gathered into one read of up to bufferBytes * queueDepth), reads what
+// (gathered into one read of up to ReadBackRoom() bytes), reads what
 // they should hold from the sources again and compares. The writer never
 // waits for it; the copy ends once it has compared everything. Extents do
 // not overlap on the target (validated), so a range read back is final.
+// Up to 4 buffers per read-back (16 MiB by default): the device sees many
+// requests in flight, and several copies at once (range streams, disks in
+// parallel) do not each hold two areas of queueDepth buffers.
+size_t CopyJob::ReadBackRoom() const {
+  return spec_->bufferBytes * std::min<size_t>(4, std::max<size_t>(1, spec_->target.queueDepth));
+}
+
 bool CopyJob::StartVerifier() {
   TargetSpec t = spec_->target;
   t.direct = spec_->readBackDirect;
@@ -409,7 +416,7 @@ bool CopyJob::StartVerifier() {
     error_.message = "read-back: " + error_.message;
     return false;
   }
-  const size_t room = spec_->bufferBytes * std::max<size_t>(1, spec_->target.queueDepth);
+  const size_t room = ReadBackRoom();
   scratch_.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, room)));
   want_.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, room)));
   if (!scratch_ || !want_) {
@@ -482,7 +489,7 @@ bool CopyJob::FillFromSource(const Chunk& c, uint8_t* dst, JobError& err) const 
 
 void CopyJob::VerifierMain(Sink& sink) {
   JobError err;
-  const size_t room = spec_->bufferBytes * std::max<size_t>(1, spec_->target.queueDepth);
+  const size_t room = ReadBackRoom();
   for (;;) {
     std::vector<Chunk> batch;
     {

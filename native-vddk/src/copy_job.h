@@ -69,6 +69,7 @@ class CopyJob {
   bool VerifyMetadata(Sink& sink, JobError& err) const;
   // Read-back while writing (spec readBack): chunks written, handed to the
   // verifier thread once a flush made them durable.
+  size_t ReadBackRoom() const;
   bool StartVerifier();
   void HandToVerifier(std::vector<Chunk> written);
   void FinishVerifier(bool allWritten);
