@@ -1,5 +1,6 @@
-// Exercised by test/asan.sh under AddressSanitizer/UBSan: every native path
-// once (file copy, checksum stop, cancel, progress, vddk copy, diskInfo).
+// Exercised by test/asan.sh under AddressSanitizer/UBSan and ThreadSanitizer:
+// every native path once (file copy, read-back while writing, checksum stop,
+// cancels, progress, vddk copy, diskInfo).
 'use strict';
 const assert = require('node:assert');
 const crypto = require('node:crypto');
@@ -8,7 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 const [facadePath, simDir] = process.argv.slice(2);
-const { copy, diskInfo } = require(facadePath);
+const { copy, diskInfo, hashBlocks } = require(facadePath);
 const MiB = 1024 * 1024;
 
 function disk(dir, base, capacity) {
@@ -52,6 +53,15 @@ async function main() {
     assert.equal(pr.extentsWritten, 128);
     assert.ok(checkpoints > 0);
     assert.equal((await copy({ sources: [srcPath], extents: packed, target: { kind: 'file', path: desc }, verify: true })).bytesVerified, 8 * MiB);
+
+    // hashBlocks on 4 threads: every block's result, and a stop at the first difference.
+    const blocks = Array.from({ length: 32 }, (_, i) => i * 256 * 1024);
+    const sums = Buffer.concat(blocks.map((o) => crypto.createHash('sha256').update(src.subarray(o, o + 256 * 1024)).digest()));
+    sums[5 * 32] ^= 1;
+    const all = await hashBlocks({ path: srcPath, offsets: blocks, lengths: blocks.map(() => 256 * 1024), sha256: sums, threads: 4, stopAtFirst: false, progressIntervalMs: 0, onProgress: () => undefined });
+    assert.deepEqual(all.mismatches.map((m) => m.block), [5]);
+    const first = await hashBlocks({ path: srcPath, offsets: blocks, lengths: blocks.map(() => 256 * 1024), sha256: sums, threads: 4 });
+    assert.deepEqual(first.mismatches.map((m) => m.block), [5]);
 
     // Read-back while writing: a success, a difference (a "fresh" target that is not), a cancel.
     const rb = await copy({ sources: [srcPath], extents: packed, target: { kind: 'file', path: desc, queueDepth: 4 }, bufferBytes: 256 * 1024,
