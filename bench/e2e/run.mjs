@@ -10,7 +10,8 @@
 // Env (defaults finish in about 10 minutes on 2 cores):
 //   BENCH_DISK_GB=8            one_disk: one dense disk, in-place restore vs dd of the same bytes
 //   BENCH_FOUR_DISKS_GB=8      four_disks: total of 4 dense disks, one new-VM restore with
-//                              VMRESTORE_DISK_PARALLELISM=BENCH_DISK_PARALLELISM (default 4) vs 4 dd in parallel;
+//                              VMRESTORE_DISK_PARALLELISM=BENCH_DISK_PARALLELISM (default 4) vs 4 dd in parallel,
+//                              and (verified) vs those dd plus a direct read-back of what they wrote;
 //                              then (BENCH_VERIFY unset) the same restore with verify: false vs the mean of
 //                              that dd and a second one run after it
 //   BENCH_CHAIN_DISK_GB=2 BENCH_CHAIN_POINTS=30 BENCH_CHAIN_AREAS=300
@@ -57,22 +58,33 @@ function sync() {
   execFileSync('sync');
 }
 
-/** dd of each (src, dst) pair, all in parallel; seconds until the last ends. */
-async function dd(pairs) {
-  sync();
+/** dd with each argument list, all in parallel; seconds until the last ends. */
+async function ddAll(argLists) {
   const t0 = performance.now();
   await Promise.all(
-    pairs.map(
-      ([src, dst]) =>
+    argLists.map(
+      (args) =>
         new Promise((resolve, reject) => {
-          const p = track(spawn('dd', [`if=${src}`, `of=${dst}`, 'bs=4M', 'conv=fdatasync', 'status=none'], { stdio: ['ignore', 'ignore', 'pipe'] }));
+          const p = track(spawn('dd', [...args, 'status=none'], { stdio: ['ignore', 'ignore', 'pipe'] }));
           let err = '';
           p.stderr.on('data', (d) => (err += d));
-          p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`dd ${src}: ${code} ${err}`))));
+          p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`dd ${args.join(' ')}: ${code} ${err}`))));
         }),
     ),
   );
-  const s = (performance.now() - t0) / 1000;
+  return (performance.now() - t0) / 1000;
+}
+
+/**
+ * dd of each (src, dst) pair, all in parallel; seconds until the last ends.
+ * With `readBack` (an object), each written file is then read back with
+ * O_DIRECT, all in parallel, and readBack.seconds set: what a verified
+ * restore's read-back moves.
+ */
+async function dd(pairs, readBack) {
+  sync();
+  const s = await ddAll(pairs.map(([src, dst]) => [`if=${src}`, `of=${dst}`, 'bs=4M', 'conv=fdatasync']));
+  if (readBack) readBack.seconds = await ddAll(pairs.map(([, dst]) => [`if=${dst}`, 'of=/dev/null', 'bs=32M', 'iflag=direct']));
   for (const [, dst] of pairs) rmSync(dst, { force: true });
   return s;
 }
@@ -159,7 +171,8 @@ async function fourDisks() {
     const disks = [2000, 2001, 2002, 2003].map((key) => ({ key, capacityBytes: per }));
     await writeDenseFull(core, { root: backups, vmId: 'four', disks });
     const dats = disks.map((d) => join(backups, 'four', 'full', `disk-${d.key}.dat`));
-    const ddS = await dd(dats.map((d, i) => [d, join(dir, `dd-four-${i}.raw`)]));
+    const ddRead = {};
+    const ddS = await dd(dats.map((d, i) => [d, join(dir, `dd-four-${i}.raw`)]), ddRead);
     sync();
     const { seconds, job } = await restoreTimed(stack, { kind: 'new_vm', vcenter: stack.vcenter, source: { vm: 'four', point: 'full' }, target: { name: 'four-restored', datastore: 'LocalDS_0' }, options: { transports: ['file'], powerOn: false, ...verifyOpt } });
     const vm = await vmByName(stack, 'four-restored');
@@ -179,6 +192,11 @@ async function fourDisks() {
     line('four_disks_write_phase_mib_per_s', f(total / MiB / stepSeconds(job, 'write_disks'), 1));
     line('four_disks_dd_mib_per_s', f(total / MiB / ddS, 1));
     line('four_disks_vs_dd_ratio', f(ddS / seconds, 3));
+    // A verified restore moves each byte twice (written, read back): against dd doing the same.
+    line('four_disks_dd_read_back_s', f(ddRead.seconds));
+    if (verifyOpt.verify !== false) {
+      line('four_disks_vs_dd_write_and_read_back_ratio', f((ddS + ddRead.seconds) / seconds, 3));
+    }
     if (verifyOpt.verify === undefined) {
       // The same restore without the read-back (options.verify: false): the write path alone against dd.
       const plain = await restoreTimed(stack, { kind: 'new_vm', vcenter: stack.vcenter, source: { vm: 'four', point: 'full' }, target: { name: 'four-unverified', datastore: 'LocalDS_0' }, options: { transports: ['file'], powerOn: false, verify: false } });
