@@ -38,7 +38,7 @@ import { verifyChainInStep } from './verify';
 import { reportStep } from './report';
 import { datastoresOf, withWriteCapacity, type WriteFootprint, type WriteSlot } from './capacity';
 import { watchedCopy } from '../watchdog';
-import { bytesWritten, contiguousNext, disjoint, flatExtentPath, prefixBytes, savedRanges, splitRange, type WriteRange } from './streams';
+import { bytesWritten, contiguousNext, disjoint, fileWriteMode, flatExtentPath, prefixBytes, savedRanges, splitRange, type WriteRange } from './streams';
 
 // In-place restore (MISSION R1): preflight → power off → [san: remove old
 // snapshots, when allowed] → temporary snapshot (advanced transports) →
@@ -355,18 +355,6 @@ export function inPlacePlan(deps: RestoreDeps): PlanFactory {
   };
 }
 
-/**
- * Whether file-target copies write with O_DIRECT when `copies` of them run
- * at once in this step (VMRESTORE_FILE_DIRECT_IO). Measured here with
- * bench/copy and bench/e2e: one direct stream beats the page cache by
- * about 1.3x, while four at once are slower direct than buffered (ext4
- * serializes allocating direct writes; delayed allocation batches them).
- */
-export function directWrites(deps: RestoreDeps, copies: number): boolean {
-  const mode = deps.config.restore.fileDirectIo;
-  return mode === 'on' || (mode === 'auto' && copies <= 1);
-}
-
 export function diskTarget(deps: RestoreDeps, p: PreflightResult, creds: VcenterCredentials | null, vm: string, snapshot: string | undefined, file: string): Target {
   if (p.target === 'file') {
     if (file.startsWith('/')) return { kind: 'file', path: file }; // a local VMDK (exports)
@@ -584,7 +572,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     const streams = target.kind === 'file' && deps.config.restore.diskStreams > 1 && ranges.length === 1 && disjoint(writes.extents) ? deps.config.restore.diskStreams : 1;
     if (streams > 1) ranges = splitRange(at, ranges[0]!.next, n, streams, deps.config.restore.streamMinBytes);
     const multi = ranges.length > 1;
-    if (target.kind === 'file') target.direct = directWrites(deps, Math.min(perDisk.length, deps.config.restore.diskParallelism) * ranges.length);
+    if (target.kind === 'file') Object.assign(target, fileWriteMode(deps.config.restore.fileDirectIo, Math.min(perDisk.length, deps.config.restore.diskParallelism) * ranges.length));
     const resumedBytes = ranges.length ? bytesWritten(at, ranges) : at[next]!;
     // Read back while writing: later writes never change a range read back (disjoint extents), so
     // what is compared is the disk's final content; it verifies the whole disk only if this step
@@ -671,7 +659,8 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
           prepared = true;
           save();
         }
-        const flat = { kind: 'file' as const, path: flatExtentPath((target as { path: string }).path), direct: (target as { direct?: boolean }).direct ?? true, ...(o.fresh ? { fresh: true } : {}) };
+        const { direct = true, flushBehind } = target as { direct?: boolean; flushBehind?: number };
+        const flat = { kind: 'file' as const, path: flatExtentPath((target as { path: string }).path), direct, ...(flushBehind !== undefined ? { flushBehind } : {}), ...(o.fresh ? { fresh: true } : {}) };
         await Promise.all(ranges.filter((r) => r.next < r.to).map((r) => runRange(r, flat, { withMetadata: false }).catch((err) => fail(err, 'copy'))));
       }
     } catch (err) {

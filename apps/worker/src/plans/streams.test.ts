@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bytesWritten, contiguousNext, disjoint, flatExtentPath, prefixBytes, savedRanges, splitRange } from './streams';
+import { bytesWritten, contiguousNext, disjoint, fileWriteMode, flatExtentPath, prefixBytes, savedRanges, splitRange } from './streams';
 
 const MiB = 1024 * 1024;
 const ext = (targetOffset: number, length: number) => ({ targetOffset, length });
@@ -62,5 +62,16 @@ describe('range streams', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('file write mode (VMRESTORE_FILE_DIRECT_IO)', () => {
+  it('writes one copy direct under auto, several through the page cache without flush-behind', () => {
+    expect(fileWriteMode('auto', 1)).toEqual({ direct: true });
+    expect(fileWriteMode('auto', 4)).toEqual({ direct: false, flushBehind: 0 });
+    expect(fileWriteMode('on', 4)).toEqual({ direct: true });
+    // One copy through the page cache keeps flush-behind (the addon's default): nothing else bounds its dirty pages between checkpoints.
+    expect(fileWriteMode('off', 1)).toEqual({ direct: false });
+    expect(fileWriteMode('off', 3)).toEqual({ direct: false, flushBehind: 0 });
   });
 });
