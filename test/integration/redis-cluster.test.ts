@@ -91,6 +91,16 @@ it('parses cluster URLs; the config accepts them and makes the key prefix a hash
   });
   expect(clusterOptions('redis-cluster://a:7000/')).toEqual({ nodes: [{ host: 'a', port: 7000 }], redisOptions: {} });
   expect(clusterOptions('redis-cluster://a:port')).toBeNull();
+  // IPv6 nodes in brackets, with or without a port; a bare IPv6 address is a host without a port.
+  expect(clusterOptions('redis-cluster://[fd00::1]:7000,[fd00::2],::1')!.nodes).toEqual([
+    { host: 'fd00::1', port: 7000 },
+    { host: 'fd00::2', port: 6379 },
+    { host: '::1', port: 6379 },
+  ]);
+  expect(clusterOptions('redis-cluster://[fd00::1]:99999')).toBeNull();
+  expect(clusterOptions('redis-cluster://a:1,')).toBeNull();
+  expect(sentinelOptions('redis-sentinel://[fd00::1]:26380,b/mymaster')).toMatchObject({ sentinels: [{ host: 'fd00::1', port: 26380 }, { host: 'b', port: 26379 }], name: 'mymaster' });
+  expect(sentinelOptions('redis-sentinel://a:x/mymaster')).toBeNull();
   expect(clusterOptions('redis://127.0.0.1:6379')).toBeNull();
   expect(clusterOptions('redis-sentinel://a:1,b:2/m')).toBeNull();
   expect(sentinelOptions('redis-cluster://a:1,b:2')).toBeNull();

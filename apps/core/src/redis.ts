@@ -51,10 +51,8 @@ export function sentinelOptions(url: string): RedisOptions | null {
   const m = /^(rediss?)-sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?]+)\/([^/?]+)(?:\?(.*))?$/.exec(url);
   if (!m) return null;
   const [, scheme, user, password, hosts, name, query] = m;
-  const sentinels = hosts!.split(',').map((h) => {
-    const i = h.lastIndexOf(':');
-    return i > 0 ? { host: h.slice(0, i), port: Number(h.slice(i + 1)) } : { host: h, port: 26379 };
-  });
+  const sentinels = hostList(hosts!, 26379);
+  if (!sentinels) return null;
   const q = new URLSearchParams(query ?? '');
   return {
     sentinels,
@@ -82,11 +80,8 @@ export function clusterOptions(url: string): RedisClusterOptions | null {
   const m = /^(rediss?)-cluster:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?@]+)\/?$/.exec(url);
   if (!m) return null;
   const [, scheme, user, password, hosts] = m;
-  const nodes = hosts!.split(',').map((h) => {
-    const i = h.lastIndexOf(':');
-    return i > 0 ? { host: h.slice(0, i), port: Number(h.slice(i + 1)) } : { host: h, port: 6379 };
-  });
-  if (nodes.some((n) => !n.host || !Number.isInteger(n.port) || n.port < 1 || n.port > 65535)) return null;
+  const nodes = hostList(hosts!, 6379);
+  if (!nodes) return null;
   return {
     nodes,
     redisOptions: {
@@ -95,6 +90,22 @@ export function clusterOptions(url: string): RedisClusterOptions | null {
       ...(scheme === 'rediss' ? { tls: {} } : {}),
     },
   };
+}
+
+/**
+ * `host[:port],...` with IPv6 addresses in brackets (`[fd00::1]:7000`, the
+ * port `defaultPort` when left out); an IPv6 address without brackets is a
+ * host without a port. Null when a host is empty or a port is not 1-65535.
+ */
+function hostList(hosts: string, defaultPort: number): Array<{ host: string; port: number }> | null {
+  const out = hosts.split(',').map((h) => {
+    const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(h);
+    if (v6) return { host: v6[1]!, port: v6[2] === undefined ? defaultPort : Number(v6[2]) };
+    const i = h.indexOf(':');
+    if (i < 0 || h.indexOf(':', i + 1) >= 0) return { host: h, port: defaultPort };
+    return { host: h.slice(0, i), port: /^\d+$/.test(h.slice(i + 1)) ? Number(h.slice(i + 1)) : NaN };
+  });
+  return out.some((n) => !n.host || !Number.isInteger(n.port) || n.port < 1 || n.port > 65535) ? null : out;
 }
 
 export const isClusterUrl = (url: string) => /^rediss?-cluster:\/\//.test(url);
