@@ -112,6 +112,30 @@ it('restores a full point in place through the file target: bytes, power state, 
   for (const d of after.info.disks) expectDiskEquals(d.fileName, chain, 'p0', d.key);
 });
 
+it('two jobs writing at once on one worker: the first, alone, writes direct; the second, started meanwhile, through the page cache', async () => {
+  const a = vms.DC0_H0_VM0!;
+  const b = vms.DC0_H0_VM1!;
+  const chainB = await renv.backupFor(b.moref, 'io-b', { incrementals: 0, seed: 41 });
+  // A at 4 MiB/s: its disk write lasts seconds; B is submitted once A's write is under way.
+  const ra = await restore(a.moref, { vm: 'h0vm0', point: 'p0' }, { transports: ['file'], maxMBps: 4, verifyBackup: false });
+  expect(ra.status).toBe(202);
+  await waitFor('A writing its disk', async () => {
+    const j = (await http('GET', `/v1/restores/${ra.body.id}`, '/v1/restores/{id}')).body;
+    return j.currentStep === 'write_disks' && j.progress.bytesDone > 0 && j.progress.percent < 50;
+  }, 60_000, 50);
+  const rb = await restore(b.moref, { vm: 'io-b', point: 'p0' }, { transports: ['file'], verifyBackup: false });
+  const jobB = await ended(rb.body.id);
+  const jobA = await ended(ra.body.id);
+  expect([jobA.state, jobB.state]).toEqual(['succeeded', 'succeeded']);
+  const written = (job: any) => job.steps.find((s: any) => s.name === 'write_disks').result;
+  expect([written(jobA).parallelDisks, written(jobB).parallelDisks]).toEqual([1, 1]);
+  const fileOf = (job: any) => renv.sim.flatPath(job.steps.find((s: any) => s.name === 'resolve_disks').result.disks[0].fileName);
+  // VMRESTORE_FILE_DIRECT_IO=auto counts every job's file copies in the worker process.
+  expect(written(jobA).disks.every((d: any) => d.directBytes > 0)).toBe(directIoAt(fileOf(jobA)));
+  expect(written(jobB).disks.map((d: any) => d.directBytes)).toEqual(written(jobB).disks.map(() => 0));
+  expectDiskEquals(written(jobB).disks[0].file, chainB, 'p0', written(jobB).disks[0].key);
+}, 120_000);
+
 it('chooses the transport per disk: SAN only for thick disks (or an override), never mixed, and says why', async () => {
   const vm = vms.DC0_H0_VM1!;
   await renv.backupFor(vm.moref, 'h0vm1-tr', { incrementals: 0, seed: 2 });

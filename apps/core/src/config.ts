@@ -82,11 +82,12 @@ export interface Config {
     /** Range streams: copies writing one disk at once (file targets, disjoint write lists; docs/scheduling.md). */
     diskStreams: number;
     /**
-     * Direct I/O (O_DIRECT) for file-target writes: 'auto' when the job's
-     * write step runs one copy at a time, the page cache when it runs
-     * several (measured: ext4 serializes allocating direct writes, and
-     * delayed allocation does better for several files at once); 'on' /
-     * 'off' force it. Read-backs (verify_disks) are direct unless 'off'.
+     * Direct I/O (O_DIRECT) for file-target writes: 'auto' when a disk's
+     * copy would run alone in the worker process (every job's file writes
+     * counted), the page cache when several run (measured: ext4 serializes
+     * allocating direct writes, and delayed allocation does better for
+     * several files at once); 'on' / 'off' force it. Read-backs are direct
+     * unless 'off'.
      */
     fileDirectIo: 'auto' | 'on' | 'off';
     /** A range stream's least share of a disk, in bytes (VMRESTORE_STREAM_MIN_MB). */

@@ -80,6 +80,14 @@ export const tempSnapshotName = (jobId: string) => `vmrestore-${jobId}`;
 /** A write's durable checkpoint at least every this many bytes (and every VMRESTORE_WRITE_BATCH_EXTENTS extents). */
 const CHECKPOINT_BYTES = 256 * 1024 * 1024;
 
+/**
+ * `file` write copies running in this worker process, every job's: a disk
+ * is written with O_DIRECT (VMRESTORE_FILE_DIRECT_IO=auto) only if its copy
+ * would run alone, so several jobs of one worker writing a disk each go
+ * through the page cache like one job writing several.
+ */
+let fileCopiesRunning = 0;
+
 export type PreflightResult = InPlaceChecks & { vcenterId: string };
 
 /** The job's vCenter credentials, password decrypted (never logged). */
@@ -572,7 +580,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     const streams = target.kind === 'file' && deps.config.restore.diskStreams > 1 && ranges.length === 1 && disjoint(writes.extents) ? deps.config.restore.diskStreams : 1;
     if (streams > 1) ranges = splitRange(at, ranges[0]!.next, n, streams, deps.config.restore.streamMinBytes);
     const multi = ranges.length > 1;
-    if (target.kind === 'file') Object.assign(target, fileWriteMode(deps.config.restore.fileDirectIo, Math.min(perDisk.length, deps.config.restore.diskParallelism) * ranges.length));
+    if (target.kind === 'file') Object.assign(target, fileWriteMode(deps.config.restore.fileDirectIo, Math.min(perDisk.length, deps.config.restore.diskParallelism) * ranges.length + fileCopiesRunning));
     const resumedBytes = ranges.length ? bytesWritten(at, ranges) : at[next]!;
     // Read back while writing: later writes never change a range read back (disjoint extents), so
     // what is compared is the disk's final content; it verifies the whole disk only if this step
@@ -608,6 +616,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
     const runRange = async (r: WriteRange, t: typeof target, opts: { withMetadata: boolean; limit?: number }) => {
       const start = r.next;
       let checkpointed = 0;
+      if (t.kind === 'file') fileCopiesRunning++;
       const res = await watchedCopy(
         {
           sources: writes.sources,
@@ -632,7 +641,9 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
           },
         },
         { stallMs: deps.config.restore.vddkStallTimeoutMs, label: `disk ${key}` },
-      );
+      ).finally(() => {
+        if (t.kind === 'file') fileCopiesRunning--;
+      });
       r.next = opts.limit ?? r.to;
       copyFlight.delete(r);
       committed.set(key, bytesWritten(at, ranges));
