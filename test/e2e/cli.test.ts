@@ -94,7 +94,8 @@ afterAll(async () => {
 
 describe('vmrestore against the running api and worker', () => {
   it('submit --watch to a pipe: one plain line per change, the job at the end, exit 0', async () => {
-    const r = await cli([...submitArgs('plan:steps=prepare,write,finish;slow=prepare:400,write:400,finish:400'), '--watch']).done;
+    // The watcher shows the changes after it attaches: `prepare` leaves it time to (a warm worker starts the job at once).
+    const r = await cli([...submitArgs('plan:steps=prepare,write,finish;slow=prepare:1500,write:400,finish:400'), '--watch']).done;
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
