@@ -15,7 +15,8 @@
 //                              then (BENCH_VERIFY unset) the same restore with verify: false vs the mean of
 //                              that dd and a second one run after it
 //   BENCH_CHAIN_DISK_GB=2 BENCH_CHAIN_POINTS=30 BENCH_CHAIN_AREAS=300
-//                              deep_chain: new-VM restore (thin) of the last point vs dd of its flattened image
+//                              deep_chain: new-VM restore (thin) of the last point vs dd of its flattened image;
+//                              then (BENCH_VERIFY unset) the same restore with verify: false
 //   BENCH_SMALL_JOBS=200 BENCH_SMALL_DISK_MB=4 BENCH_WORKERS=1,2,3
 //                              small_jobs: in-place restores of distinct VMs, jobs/s per worker count, and
 //                              the CPU each part of the stack used meanwhile (% of one core)
@@ -246,6 +247,13 @@ async function deepChain() {
     line('deep_chain_image_bytes', cap);
     line('deep_chain_restored_allocated_bytes', statSync(restored).blocks * 512);
     line('deep_chain_written_vs_image_ratio', f(write.bytes / cap, 3));
+    if (verifyOpt.verify === undefined) {
+      // The same restore without the read-back (options.verify: false): the write path alone against dd.
+      const plain = await restoreTimed(stack, { kind: 'new_vm', vcenter: stack.vcenter, source: { vm: 'deep', point }, target: { name: 'deep-unverified', datastore: 'LocalDS_0' }, options: { transports: ['file'], provisioning: 'thin', powerOn: false, verify: false } });
+      execFileSync('cmp', ['-n', String(cap), flat, flatOf(stack.sim, (await vmByName(stack, 'deep-unverified')).info.disks[0].fileName)]);
+      line('deep_chain_unverified_restore_s', f(plain.seconds));
+      line('deep_chain_unverified_vs_dd_time_ratio', f(plain.seconds / ddS, 3));
+    }
   } finally {
     await stopStack(stack);
     removeDir(dir);
