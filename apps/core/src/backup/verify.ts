@@ -149,35 +149,30 @@ export async function verifyChain(repo: BackupRepository, vmId: string, pointId:
             ),
           );
         };
-        if (options.skipChecksums) {
-          // Structure only: every block must lie inside the data file; nothing is read.
-          for (let i = 0; i < table.count; i++) {
-            if (table.dataOffset[i]! + table.length[i]! > size) truncated(i);
-            else report.bytesVerified += table.length[i]!;
+        if (options.skipChecksums || options.hasher) {
+          // Structure only (skipChecksums: every block inside the data file, nothing read), or every block
+          // inside the file hashed natively in one call; problems then raised in block order.
+          const bad = new Map<number, string>();
+          if (!options.skipChecksums) {
+            const inside: number[] = [];
+            for (let i = 0; i < table.count; i++) if (table.dataOffset[i]! + table.length[i]! <= size) inside.push(i);
+            const sha = Buffer.alloc(32 * inside.length);
+            inside.forEach((i, k) => sha.set(table.sha256.subarray(i * 32, i * 32 + 32), k * 32));
+            const base = report.bytesVerified;
+            const { mismatches } = await options.hasher!({
+              path: dataPath,
+              offsets: inside.map((i) => table.dataOffset[i]!),
+              lengths: inside.map((i) => table.length[i]!),
+              sha256: sha,
+              stopAtFirst: mode === 'first',
+              onProgress: (p) => {
+                report.bytesVerified = base + p.bytesDone;
+                progress(point.pointId, disk.key, false);
+              },
+            });
+            report.bytesVerified = base;
+            for (const m of mismatches) bad.set(inside[m.block]!, m.sha256);
           }
-          progress(point.pointId, disk.key, true);
-          continue;
-        }
-        if (options.hasher) {
-          // Every block inside the file, hashed natively in one call; problems then raised in block order.
-          const inside: number[] = [];
-          for (let i = 0; i < table.count; i++) if (table.dataOffset[i]! + table.length[i]! <= size) inside.push(i);
-          const sha = Buffer.alloc(32 * inside.length);
-          inside.forEach((i, k) => sha.set(table.sha256.subarray(i * 32, i * 32 + 32), k * 32));
-          const base = report.bytesVerified;
-          const { mismatches } = await options.hasher({
-            path: dataPath,
-            offsets: inside.map((i) => table.dataOffset[i]!),
-            lengths: inside.map((i) => table.length[i]!),
-            sha256: sha,
-            stopAtFirst: mode === 'first',
-            onProgress: (p) => {
-              report.bytesVerified = base + p.bytesDone;
-              progress(point.pointId, disk.key, false);
-            },
-          });
-          report.bytesVerified = base;
-          const bad = new Map(mismatches.map((m) => [inside[m.block]!, m.sha256]));
           for (let i = 0; i < table.count; i++) {
             if (table.dataOffset[i]! + table.length[i]! > size) {
               truncated(i);
