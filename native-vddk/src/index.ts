@@ -9,7 +9,7 @@ import { checkCopy, checkDiskInfoTarget, checkHashBlocks } from './validate';
 
 export { VddkError } from './errors';
 export type * from './types';
-export { SECTOR, WRITE_ALIGN, TRANSPORTS } from './validate';
+export { SECTOR, WRITE_ALIGN, TRANSPORTS, firstOverlap } from './validate';
 export { createRateLimiter } from './rate-limiter';
 
 /**

@@ -244,8 +244,8 @@ export function checkCopy(opts: CopyOptions): Record<string, unknown> {
   };
 }
 
-/** The first two extents that share a target byte ("extents[i] and extents[j]"), or null. */
-function firstOverlap(extents: Array<{ targetOffset: number; length: number }>): string | null {
+/** The first two extents that share a target byte ("extents[i] and extents[j]"), or null: none overlap. */
+export function firstOverlap(extents: readonly { targetOffset: number; length: number }[]): string | null {
   const order = extents.map((_, i) => i).sort((a, b) => extents[a]!.targetOffset - extents[b]!.targetOffset);
   for (let k = 1; k < order.length; k++) {
     const prev = extents[order[k - 1]!]!;

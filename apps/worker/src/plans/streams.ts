@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { firstOverlap } from '@vmrestore/native-vddk';
 
 // Range streams (docs/scheduling.md): one large disk written by several
 // copies at once, each over its own contiguous range of the write list.
@@ -19,12 +20,7 @@ interface Sized {
 
 /** True when no two extents overlap on the disk: then their order does not matter, and ranges may be written at once. */
 export function disjoint(extents: readonly Sized[]): boolean {
-  const order = extents.map((_, i) => i).sort((a, b) => extents[a]!.targetOffset - extents[b]!.targetOffset);
-  for (let k = 1; k < order.length; k++) {
-    const prev = extents[order[k - 1]!]!;
-    if (extents[order[k]!]!.targetOffset < prev.targetOffset + prev.length) return false;
-  }
-  return true;
+  return firstOverlap(extents) === null; // the addon's own check for readBack
 }
 
 /** Cumulative bytes: at[i] = bytes of extents [0, i). */
