@@ -455,19 +455,13 @@ void CopyJob::FinishVerifier(bool allWritten) {
   if (!error_ && verifyErr_) error_ = verifyErr_;
 }
 
-// Caps for the read-back (every byte read back passes them, as in verify);
-// false once the copy stops.
-bool CopyJob::ThrottleBackground(size_t len) {
-  for (const auto& l : spec_->limiters) {
-    for (;;) {
-      RateLimiter::Outcome o = l->Acquire(len, cancelled_, 100ull * 1000000);
-      if (o == RateLimiter::Outcome::kPassed) break;
-      if (o == RateLimiter::Outcome::kStopped) return false;
-      std::lock_guard<std::mutex> lock(vmu_);
-      if (verifierQuit_) return false;
-    }
-  }
-  return true;
+// Caps for the read-back (every byte read back passes them, as in verify),
+// waited for in 100 ms slices; false once the copy stops.
+bool CopyJob::ThrottleReadBack(size_t len) {
+  return WaitForCaps(len, 100ull * 1000000, [this] {
+    std::lock_guard<std::mutex> lock(vmu_);
+    return !verifierQuit_;
+  });
 }
 
 // What chunk c should hold, read from the sources again: the extents in it
@@ -507,7 +501,7 @@ void CopyJob::VerifierMain(Sink& sink) {
     }
     bool ok = true;
     for (const auto& c : batch)
-      if (!ThrottleBackground(c.len)) return;
+      if (!ThrottleReadBack(c.len)) return;
     const Chunk& first = batch.front();
     const uint64_t len = batch.back().targetOffset + batch.back().len - first.targetOffset;
     if (!sink.Read(first.targetOffset, scratch_.get(), static_cast<size_t>(len), err)) {
@@ -557,12 +551,21 @@ void CopyJob::MaybeProgress(bool force, int64_t checkpointExtents, uint64_t chec
 bool CopyJob::Throttle(size_t len) {
   const uint64_t sliceMs =
       progress_ && spec_->progressIntervalMs > 0 ? std::min<uint64_t>(spec_->progressIntervalMs, 1000) : 1000;
+  return WaitForCaps(len, sliceMs * 1000000, [this] {
+    MaybeProgress(false);
+    return true;
+  });
+}
+
+// Waits until every limiter lets `len` bytes through, in slices of sliceNs;
+// after each slice that did not pass, `goOn` runs and may end the wait.
+// False once cancelled or ended.
+bool CopyJob::WaitForCaps(size_t len, uint64_t sliceNs, const std::function<bool()>& goOn) {
   for (const auto& l : spec_->limiters) {
     for (;;) {
-      RateLimiter::Outcome o = l->Acquire(len, cancelled_, sliceMs * 1000000);
+      RateLimiter::Outcome o = l->Acquire(len, cancelled_, sliceNs);
       if (o == RateLimiter::Outcome::kPassed) break;
-      if (o == RateLimiter::Outcome::kStopped) return false;
-      MaybeProgress(false);
+      if (o == RateLimiter::Outcome::kStopped || !goOn()) return false;
     }
   }
   return true;

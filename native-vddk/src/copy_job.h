@@ -75,12 +75,13 @@ class CopyJob {
   void FinishVerifier(bool allWritten);
   void VerifierMain(Sink& sink);
   bool FillFromSource(const Chunk& c, uint8_t* dst, JobError& err) const;
-  bool ThrottleBackground(size_t len);
+  bool ThrottleReadBack(size_t len);
   void MaybeProgress(bool force, int64_t checkpointExtents = -1, uint64_t checkpointBytes = 0);
   void FlusherMain(Sink& sink);
   void StopFlusher();
   bool TakeFlushed();
   bool Throttle(size_t len);
+  bool WaitForCaps(size_t len, uint64_t sliceNs, const std::function<bool()>& goOn);
   bool MaybeCheckpoint(Sink& sink, const Chunk& c);
   using Runs = std::vector<std::pair<size_t, size_t>>;  // (offset in the chunk, length)
   Runs RunsOf(const Chunk& c, const uint8_t* data, bool zeroSkip);
