@@ -88,6 +88,9 @@ const CHECKPOINT_BYTES = 256 * 1024 * 1024;
  */
 let fileCopiesRunning = 0;
 
+/** Read-backs (verify_disks, readBack while writing) read what the storage holds, not the page cache's copy, unless VMRESTORE_FILE_DIRECT_IO=off. */
+const directReads = (deps: RestoreDeps) => deps.config.restore.fileDirectIo !== 'off';
+
 export type PreflightResult = InPlaceChecks & { vcenterId: string };
 
 /** The job's vCenter credentials, password decrypted (never logged). */
@@ -625,7 +628,7 @@ export async function writeAllDisks(deps: RestoreDeps, ctx: StepContext, o: Writ
           signal: AbortSignal.any([o.slot?.signal ?? ctx.signal, stopAll.signal]),
           ...(o.slot?.rateLimiters.length ? { rateLimiter: o.slot.rateLimiters } : {}),
           ...(opts.withMetadata ? { writeMetadata: metadata! } : {}),
-          ...(readBack ? { readBack: { direct: deps.config.restore.fileDirectIo !== 'off' } } : {}),
+          ...(readBack ? { readBack: { direct: directReads(deps) } } : {}),
           checkpoint: { everyExtents: batch, everyBytes: CHECKPOINT_BYTES },
           onProgress: (pr) => {
             if (pr.checkpoint) {
@@ -755,12 +758,10 @@ export async function verifyAllDisks(
   o: Pick<WriteAllOptions, 'pre' | 'vm' | 'source' | 'zeroFill' | 'disks' | 'metadata' | 'within' | 'slot'>,
 ): Promise<Record<string, unknown>> {
   const snapshot = (ctx.results.temp_snapshot as { snapshot?: string } | undefined)?.snapshot;
-  const written = ((ctx.results.write_disks as { disks?: Array<Record<string, unknown>> } | undefined)?.disks ?? []).filter((d) => d.verified === true);
-  const whileWriting = new Map(written.map((d) => [d.key as number, { key: d.key, file: d.file, transport: d.transport, bytesVerified: d.readBackBytes, whileWriting: true }]));
-  if (o.disks.every((d) => whileWriting.has(d.savedKey))) {
-    const disks = [...whileWriting.values()];
-    return { verified: true, disks, bytes: disks.reduce((s, d) => s + (d.bytesVerified as number), 0) };
-  }
+  const readBack = ((ctx.results.write_disks as { disks?: Array<Record<string, unknown>> } | undefined)?.disks ?? []).filter((d) => d.verified === true);
+  const whileWriting = new Map(readBack.map((d) => [d.key as number, { key: d.key, file: d.file, transport: d.transport, bytesVerified: d.readBackBytes, whileWriting: true }]));
+  const result = (disks: Array<Record<string, unknown>>) => ({ verified: true, disks, bytes: disks.reduce((s, d) => s + (d.bytesVerified as number), 0) });
+  if (o.disks.every((d) => whileWriting.has(d.savedKey))) return result([...whileWriting.values()]);
   // Backward order: the disk's final content, each sector once (forward writes overlap).
   const planned = await planDiskWrites(deps, ctx, { ...o, order: 'backward' });
   const work = planned.work;
@@ -771,7 +772,7 @@ export async function verifyAllDisks(
     const disk = o.disks.find((r) => r.savedKey === key);
     if (!disk) throw permanent('DISK_MISMATCH', `disk ${key} of the backup has no disk to verify`);
     const target = diskTarget(deps, o.pre as PreflightResult, creds, o.vm, snapshot, disk.fileName);
-    if (target.kind === 'file') target.direct = deps.config.restore.fileDirectIo !== 'off'; // read what the storage holds, not the page cache's copy
+    if (target.kind === 'file') target.direct = directReads(deps);
     const written = (await ctx.checkpoint.load(key))?.state?.transport as string | undefined;
     if (target.kind === 'vddk') target.transports = pinFor(transportsFor(o.pre, key), written ?? pinned);
     const metadata = o.metadata?.get(key);
@@ -793,8 +794,7 @@ export async function verifyAllDisks(
   const read = await mapLimited(perDisk, deps.config.restore.diskParallelism, verifyDisk);
   await rm(work, { recursive: true, force: true });
   const byKey = new Map(read.map((d) => [d.key, d]));
-  const out = planned.perDisk.map((d) => byKey.get(d.key) ?? whileWriting.get(d.key)!);
-  return { verified: true, disks: out, bytes: out.reduce((s, d) => s + (d.bytesVerified as number), 0) };
+  return result(planned.perDisk.map((d) => byKey.get(d.key) ?? whileWriting.get(d.key)!));
 }
 
 /** A digest of a disk's copy list (sources and extents), to tell whether a checkpoint's index still means the same writes. */
