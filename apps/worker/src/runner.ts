@@ -135,12 +135,7 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   const planFactory = deps.plans[existing.kind];
   // The claim: `attempt` is this run's fencing token. A run that finds it
   // changed has been superseded by another claim and stops.
-  const started = await rec('claim job', () =>
-    db.restoreJob.updateMany({
-      where: { id: jobId, state: { in: ['queued', 'running', 'waiting_for_capacity'] } },
-      data: { state: 'running', waitReason: null, attempt: { increment: 1 }, startedAt: existing.startedAt ?? new Date() },
-    }),
-  );
+  const started = await rec('claim job', () => claimJob(db, jobId, existing.startedAt ?? new Date()));
   if (started.count === 0) return { kind: 'skipped', reason: 'job ended meanwhile' };
   const job = (await rec('load job', () => db.restoreJob.findUniqueOrThrow({ where: { id: jobId } }))) as RestoreJob;
   // Back from waiting for capacity: the same run of the job going on, not a new start (no event, no webhook).
@@ -171,7 +166,7 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
   if (deps.shutdown.aborted) stop('shutdown');
   const poll = setInterval(() => {
     db.restoreJob
-      .findUnique({ where: { id: jobId }, select: { cancelRequestedAt: true, attempt: true } })
+      .findUnique(jobSignals(jobId))
       .then((r) => {
         if (r && r.attempt !== job.attempt) stop('superseded');
         else if (r?.cancelRequestedAt) stop('cancel');
@@ -195,7 +190,7 @@ export async function runJob(deps: RunnerDeps, jobId: string, info: RunInfo): Pr
       const step = plan.steps[i]!;
       const row = steps.get(key('main', step.name))!;
       if (row.state === 'succeeded') continue; // recorded: never again
-      const now = await rec('step boundary', () => db.restoreJob.findUnique({ where: { id: jobId }, select: { cancelRequestedAt: true, attempt: true } }));
+      const now = await rec('step boundary', () => db.restoreJob.findUnique(jobSignals(jobId)));
       if (now?.attempt !== job.attempt) stop('superseded');
       if (stopReason === null && now?.cancelRequestedAt) stop('cancel');
       if (stopReason) break;
@@ -310,24 +305,33 @@ const key = (phase: string, name: string) => `${phase}:${name}`;
 /** Every main step of the plan is recorded succeeded. */
 const mainStepsSucceeded = (plan: Plan, steps: Map<string, JobStep>) => plan.steps.every((s) => steps.get(key('main', s.name))?.state === 'succeeded');
 
+/** The claim: a job still on (queued, running, waiting) becomes running under a new attempt, its fencing token. */
+function claimJob(db: Db, jobId: string, startedAt: Date) {
+  return db.restoreJob.updateMany({
+    where: { id: jobId, state: { in: ['queued', 'running', 'waiting_for_capacity'] } },
+    data: { state: 'running', waitReason: null, attempt: { increment: 1 }, startedAt },
+  });
+}
+
+/** What a running job polls: a cancel request, and whether its attempt was superseded. */
+const jobSignals = (jobId: string) => ({ where: { id: jobId }, select: { cancelRequestedAt: true, attempt: true } }) as const;
+
 /**
  * Runs, for a job id that matches nothing, the queries that start a job, so
  * the first job after a worker starts (the first of a site-wide restore,
  * often) does not pay for the database pool's first connections and each
- * query's first preparation (measured: about 1 s before its first step on a
- * fresh worker, against some 50 ms on a warm one). Bounded by `maxMs`; a
- * database that does not answer is the runner's business later, not here.
+ * query's first preparation (measured in bench/e2e: 0.43-1.05 s from the
+ * request to the first step on a fresh worker, 0.10-0.15 s warmed). Bounded
+ * by `maxMs`; a database that does not answer is the runner's business
+ * later, not here.
  */
 export async function warmUp(db: Db, maxMs = 5_000): Promise<void> {
   const none = '00000000-0000-0000-0000-000000000000';
   const queries = (async () => {
     await db.restoreJob.findUnique({ where: { id: none } });
-    await db.restoreJob.updateMany({
-      where: { id: none, state: { in: ['queued', 'running', 'waiting_for_capacity'] } },
-      data: { state: 'running', waitReason: null, attempt: { increment: 1 }, startedAt: new Date() },
-    });
+    await claimJob(db, none, new Date());
     await db.jobStep.findMany({ where: { jobId: none } });
-    await db.restoreJob.findUnique({ where: { id: none }, select: { cancelRequestedAt: true, attempt: true } });
+    await db.restoreJob.findUnique(jobSignals(none));
   })().catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([queries, new Promise<void>((r) => (timer = setTimeout(r, maxMs)))]);
